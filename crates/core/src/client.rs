@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use url::Url;
 use uuid::Uuid;
 
-use crate::error::{TransportKind, api_error, decode_json};
+use crate::error::{TransportKind, api_error, decode_json, error_chain};
 use crate::retry::parse_retry_after;
 use crate::{Error, ReportList, RetryPolicy, VersionFilter};
 
@@ -150,7 +150,7 @@ impl ClientBuilder {
         }
         let http = http
             .build()
-            .map_err(|e| Error::Config(format!("cannot set up HTTP: {}", chain(&e))))?;
+            .map_err(|e| Error::Config(format!("cannot set up HTTP: {}", error_chain(&e))))?;
         Ok(Client {
             http,
             base,
@@ -722,7 +722,7 @@ fn next_page(current: &Url, body: &[u8], link_header: Option<&str>, base: &Url) 
 }
 
 fn transport_error(url: &Url, error: reqwest::Error) -> Error {
-    let text = chain(&error).to_ascii_lowercase();
+    let text = error_chain(&error).to_ascii_lowercase();
     let kind = if error.is_timeout() {
         TransportKind::Timeout
     } else if text.contains("dns error")
@@ -748,22 +748,8 @@ fn transport_error(url: &Url, error: reqwest::Error) -> Error {
     Error::Transport {
         kind,
         url: url.to_string(),
-        detail: chain(&error.without_url()),
+        detail: error_chain(&error.without_url()),
     }
-}
-
-/// An error and its causes as one line, without repeats.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&dyn std::error::Error> = Some(error);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
 }
 
 /// `1.5 s`, `200 ms`, `2 min`.

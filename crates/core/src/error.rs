@@ -269,6 +269,20 @@ fn join_ids(ids: &[Uuid]) -> String {
         .join(", ")
 }
 
+/// An error and its causes as one line, without repeating what an outer message already says.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
 /// At most this many characters of a body appear in an error.
 pub(crate) const EXCERPT_CHARS: usize = 160;
 

@@ -32,7 +32,7 @@ pub use client::{
     Client, ClientBuilder, DEFAULT_BASE_URL, Download, FILES_PATH, LIST_PATH, Listing, Progress,
     RawPage, USER_AGENT, parse_organization,
 };
-pub use error::{Error, TransportKind};
+pub use error::{Error, TransportKind, error_chain};
 pub use filter::VersionFilter;
 pub use model::{EventId, Report, ReportList, ReportVersion, SecurityRating};
 pub use retry::RetryPolicy;
