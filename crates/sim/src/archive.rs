@@ -137,7 +137,10 @@ mod tests {
         let bytes = build(&reports);
         assert_eq!(bytes, build(&reports), "same input, same bytes");
         let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).expect("readable zip");
-        let names: Vec<String> = zip.file_names().map(str::to_owned).collect();
+        let names: Vec<String> = zip
+            .file_names()
+            .map(|n| n.expect("name").into_owned())
+            .collect();
         assert_eq!(names.len(), 4);
         for report in &reports {
             let mut html = String::new();

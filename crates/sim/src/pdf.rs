@@ -85,7 +85,8 @@ mod tests {
             .and_then(|n| n.parse().ok())
             .expect("startxref");
         assert!(pdf[start..].starts_with(b"xref\n0 7\n"));
-        let entries: Vec<&str> = text[start..].lines().skip(3).take(6).collect();
+        let table = std::str::from_utf8(&pdf[start..]).expect("the table is ASCII");
+        let entries: Vec<&str> = table.lines().skip(3).take(6).collect();
         for (i, entry) in entries.iter().enumerate() {
             let offset: usize = entry[..10].parse().expect("offset");
             let expected = format!("{} 0 obj", i + 1);
