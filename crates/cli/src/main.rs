@@ -1,1 +1,155 @@
-fn main() {}
+//! `procurize`: Procurize SonarQube reports in CI/CD pipelines.
+//!
+//! A thin front-end: parsing, output and exit codes live here; the work lives in the library
+//! crates.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod args;
+mod connect;
+mod output;
+mod reports;
+mod sim;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, ColorWhen, Command, Global};
+
+/// The documented exit statuses, the same for every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// The command did what was asked.
+    Success = 0,
+    /// The check failed: a gate failed, a bundle is invalid.
+    #[allow(dead_code)]
+    CheckFailed = 1,
+    /// Bad usage or configuration.
+    Usage = 2,
+    /// The API, the network or something else failed at run time.
+    Runtime = 3,
+}
+
+/// An error the user can fix by changing the command or its configuration (exit status 2).
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return report(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => report(&error),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Reports(command) => reports::run(&cli.global, command).await,
+        Command::Sim(args) => sim::run(&cli.global, args).await,
+    }
+}
+
+fn init(global: &Global) {
+    match global.color {
+        ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
+        ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
+        ColorWhen::Auto => {}
+    }
+    let level = if global.quiet {
+        tracing::Level::ERROR
+    } else {
+        match global.verbose {
+            0 => tracing::Level::WARN,
+            1 => tracing::Level::INFO,
+            2 => tracing::Level::DEBUG,
+            _ => tracing::Level::TRACE,
+        }
+    };
+    let ansi = match global.color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && io::IsTerminal::is_terminal(&io::stderr())
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(io::stderr)
+        .with_ansi(ansi)
+        .with_target(global.verbose >= 2)
+        .without_time()
+        .init();
+}
+
+/// Prints the error as one line plus its causes, and picks the exit status.
+fn report(error: &anyhow::Error) -> ExitCode {
+    let mut err = anstream::stderr().lock();
+    let red = anstyle::Style::new()
+        .fg_color(Some(anstyle::AnsiColor::Red.into()))
+        .bold();
+    let _ = writeln!(err, "{red}error:{red:#} {error}");
+    for cause in error.chain().skip(1) {
+        let _ = writeln!(err, "  caused by: {cause}");
+    }
+    ExitCode::from(exit_status(error) as u8)
+}
+
+fn exit_status(error: &anyhow::Error) -> Exit {
+    for cause in error.chain() {
+        if cause.is::<UsageError>() {
+            return Exit::Usage;
+        }
+        if let Some(e) = cause.downcast_ref::<procurize_core::Error>() {
+            return if e.is_usage() {
+                Exit::Usage
+            } else {
+                Exit::Runtime
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<procurize_sim::SimError>() {
+            return match e {
+                procurize_sim::SimError::Data(_) | procurize_sim::SimError::Config(_) => {
+                    Exit::Usage
+                }
+                _ => Exit::Runtime,
+            };
+        }
+    }
+    Exit::Runtime
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let kind = cause
+            .downcast_ref::<io::Error>()
+            .map(io::Error::kind)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
+        kind == Some(io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,347 @@
+//! The command line, as clap sees it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use procurize_core::{ProductVersion, Uuid};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  success
+  1  the check failed (a gate failed, a bundle is invalid)
+  2  usage or configuration error
+  3  API, network or other runtime error";
+
+const ROOT_AFTER_HELP: &str = "\
+Exit status:
+  0  success
+  1  the check failed (a gate failed, a bundle is invalid)
+  2  usage or configuration error
+  3  API, network or other runtime error
+
+Environment:
+  PROCURIZE_BASE_URL  the API's base URL (as --base-url)
+  PROCURIZE_ORG       the organization ID (as --org)
+  PROCURIZE_CA_CERT   an extra CA certificate in PEM (as --ca-cert)
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY  proxies
+  NO_COLOR            turns colour off
+
+Try it offline: procurize --sim reports list --min-version 1.0";
+
+/// Procurize SonarQube security reports in CI/CD pipelines.
+#[derive(Debug, Parser)]
+#[command(
+    name = "procurize",
+    version,
+    max_term_width = 100,
+    after_help = ROOT_AFTER_HELP,
+    propagate_version = false
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub(crate) struct Global {
+    /// The API's base URL
+    #[arg(
+        long,
+        env = "PROCURIZE_BASE_URL",
+        global = true,
+        value_name = "URL",
+        default_value = procurize_core::DEFAULT_BASE_URL,
+        hide_env_values = true
+    )]
+    pub(crate) base_url: String,
+
+    /// The organization ID (a UUID, from the Procurize dashboard's organization settings)
+    #[arg(
+        long,
+        env = "PROCURIZE_ORG",
+        global = true,
+        value_name = "UUID",
+        hide_env_values = true
+    )]
+    pub(crate) org: Option<String>,
+
+    /// How long to wait for an answer, e.g. 30s, 500ms, 2m
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+
+    /// Attempts per request, including the first (retries back off exponentially)
+    #[arg(long, global = true, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub(crate) attempts: u32,
+
+    /// An extra CA certificate (PEM) to trust, e.g. a corporate proxy's
+    #[arg(
+        long,
+        env = "PROCURIZE_CA_CERT",
+        global = true,
+        value_name = "FILE",
+        hide_env_values = true
+    )]
+    pub(crate) ca_cert: Option<PathBuf>,
+
+    /// Run against the built-in simulator and its sample data: no network, no setup
+    #[arg(long, global = true)]
+    pub(crate) sim: bool,
+
+    /// More output (-v: progress of requests, -vv: debugging)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub(crate) verbose: u8,
+
+    /// Only errors
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+
+    /// When to use colour (auto: on a terminal, unless NO_COLOR is set)
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub(crate) color: ColorWhen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List and download SonarQube reports
+    #[command(subcommand)]
+    Reports(ReportsCommand),
+    /// Run a local simulator of the Procurize API, or send it a webhook
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReportsCommand {
+    /// List the reports of a product version or range of versions
+    #[command(after_help = EXIT_CODES)]
+    List(ListArgs),
+    /// Download the archive (HTML and PDF reports) of one or more reports
+    #[command(after_help = EXIT_CODES)]
+    Download(DownloadArgs),
+}
+
+/// Which product versions to ask for; at least one is required. Bounds are inclusive.
+#[derive(Debug, Clone, Args)]
+#[group(id = "filter", required = true, multiple = true)]
+pub(crate) struct FilterArgs {
+    /// Exactly this version (1.0, v1.2.3 and refs/tags/v1.2.3 are accepted)
+    #[arg(long = "version", value_name = "V", value_parser = parse_version)]
+    pub(crate) version: Option<ProductVersion>,
+    /// This version or later
+    #[arg(long = "min-version", value_name = "V", value_parser = parse_version)]
+    pub(crate) min_version: Option<ProductVersion>,
+    /// This version or earlier
+    #[arg(long = "max-version", value_name = "V", value_parser = parse_version)]
+    pub(crate) max_version: Option<ProductVersion>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    pub(crate) filter: FilterArgs,
+    /// Output format: a table for people, or JSON in the API's own shape
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub(crate) format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DownloadArgs {
+    /// A report ID; repeat for several reports in one archive
+    #[arg(long = "report", value_name = "ID", required = true, value_parser = parse_uuid)]
+    pub(crate) reports: Vec<Uuid>,
+    /// Where to save the ZIP archive; `-` writes it to standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, after_help = EXIT_CODES)]
+pub(crate) struct SimArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<SimCommand>,
+    #[command(flatten)]
+    pub(crate) serve: SimServeArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimServeArgs {
+    /// Where to listen
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+    /// Reports to serve: a list response, an array of them, or {"organizations": [...]}
+    /// (default: the built-in sample)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) data: Option<PathBuf>,
+    /// Serve <DIR>/<report id>.zip, streamed from disk, for single-report downloads
+    #[arg(long, value_name = "DIR")]
+    pub(crate) archive_dir: Option<PathBuf>,
+    /// Split list answers into pages of N reports, linked by `nextPage`
+    #[arg(long, value_name = "N")]
+    pub(crate) page_size: Option<usize>,
+    /// Fail this share of requests (0.0 to 1.0) at random
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub(crate) error_rate: f64,
+    /// Fail the first N requests
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) fail_first: u64,
+    /// The status of injected failures
+    #[arg(long, value_name = "STATUS", default_value_t = 500, value_parser = clap::value_parser!(u16).range(400..=599))]
+    pub(crate) error_status: u16,
+    /// Injected failures carry an HTML page instead of the JSON error body
+    #[arg(long)]
+    pub(crate) html_errors: bool,
+    /// Send Retry-After with injected failures
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) retry_after: Option<u64>,
+    /// Delay every answer, e.g. 500ms
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub(crate) latency: Duration,
+    /// Send half of every archive, then break the connection
+    #[arg(long)]
+    pub(crate) truncate_downloads: bool,
+    /// Seed the random failures, for repeatable runs
+    #[arg(long, value_name = "N")]
+    pub(crate) seed: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SimCommand {
+    /// Sign and POST a webhook delivery the way the platform does, retrying failures
+    #[command(after_help = EXIT_CODES)]
+    Webhook(WebhookArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("body").required(true).args(["payload", "reports"])))]
+pub(crate) struct WebhookArgs {
+    /// The receiver's URL
+    #[arg(long, value_name = "URL")]
+    pub(crate) to: String,
+    /// The environment variable that holds the shared secret
+    #[arg(long, value_name = "VAR")]
+    pub(crate) secret_env: String,
+    /// Send this file as the body, byte for byte
+    #[arg(long, value_name = "FILE")]
+    pub(crate) payload: Option<PathBuf>,
+    /// Send the payload for these reports (from --data or the sample); repeatable
+    #[arg(long = "report", value_name = "ID", value_parser = parse_uuid)]
+    pub(crate) reports: Vec<Uuid>,
+    /// Where --report looks the reports up (default: the built-in sample)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) data: Option<PathBuf>,
+    /// How to sign
+    #[arg(long, value_name = "SCHEME", default_value = "hmac")]
+    pub(crate) scheme: SchemeArg,
+    /// The signature header of the hmac scheme
+    #[arg(long, value_name = "NAME", default_value = procurize_core::webhook::DEFAULT_SIGNATURE_HEADER)]
+    pub(crate) header: String,
+    /// The wait between attempts (the platform retries hourly)
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub(crate) interval: Duration,
+    /// Attempts in all
+    #[arg(long, value_name = "N", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SchemeArg {
+    /// HMAC-SHA256 of the body: `sha256=<hex>` in one header
+    Hmac,
+    /// Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature
+    StandardWebhooks,
+}
+
+/// Accepts versions as CI systems hand them over: `v1.2.3`, `refs/tags/v1.2.3`.
+pub(crate) fn parse_version(text: &str) -> Result<ProductVersion, String> {
+    let trimmed = text.trim();
+    let bare = trimmed.strip_prefix("refs/tags/").unwrap_or(trimmed);
+    ProductVersion::parse(bare).map_err(|e| e.to_string())
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid, String> {
+    Uuid::try_parse(text.trim()).map_err(|_| format!("`{text}` is not a report ID (a UUID)"))
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("`{text}` is not a rate between 0.0 and 1.0")),
+    }
+}
+
+/// `500ms`, `30s`, `2m`, `1h`; a bare number is seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (e.g. 500ms, 30s, 2m, 1h)"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use ms, s, m or h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ci_tags_are_versions() {
+        assert_eq!(
+            parse_version("refs/tags/v1.2.3")
+                .expect("tag")
+                .semver()
+                .to_string(),
+            "1.2.3"
+        );
+        assert_eq!(parse_version("v1.0").expect("v").as_str(), "v1.0");
+        assert!(parse_version("refs/heads/main").is_err());
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+}

@@ -1,0 +1,51 @@
+//! Helpers for the end-to-end tests: run the real `procurize` binary.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The `procurize` binary of this build; cargo builds it before running these tests.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_procurize"))
+}
+
+/// A `procurize` command with a clean environment: no inherited PROCURIZE_* settings, proxies
+/// or colour preferences, so tests see the same thing on every machine.
+pub fn procurize() -> Command {
+    let mut command = Command::new(binary());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("PROCURIZE_")
+            || key.to_ascii_uppercase().ends_with("_PROXY")
+            || [
+                "NO_COLOR",
+                "CLICOLOR",
+                "CLICOLOR_FORCE",
+                "TERM",
+                "COLUMNS",
+                "RUST_LOG",
+                "RUST_BACKTRACE",
+            ]
+            .contains(&key.as_ref())
+        {
+            command.env_remove(key.as_ref());
+        }
+    }
+    command
+}
+
+/// Runs a command to completion.
+pub fn run(command: &mut Command) -> Output {
+    command.output().expect("run procurize")
+}
+
+/// Standard output as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 standard output")
+}
+
+/// Standard error as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("UTF-8 standard error")
+}

@@ -1,0 +1,51 @@
+//! `--help` of every command, as users read it. Review changes to these snapshots like prose.
+
+mod common;
+
+use common::{procurize, run, stdout};
+
+fn help(args: &[&str]) -> String {
+    let output = run(procurize().args(args).arg("--help"));
+    assert!(output.status.success(), "{args:?} --help failed");
+    stdout(&output)
+}
+
+#[test]
+fn root() {
+    insta::assert_snapshot!("root", help(&[]));
+}
+
+#[test]
+fn reports() {
+    insta::assert_snapshot!("reports", help(&["reports"]));
+}
+
+#[test]
+fn reports_list() {
+    insta::assert_snapshot!("reports_list", help(&["reports", "list"]));
+}
+
+#[test]
+fn reports_download() {
+    insta::assert_snapshot!("reports_download", help(&["reports", "download"]));
+}
+
+#[test]
+fn sim() {
+    insta::assert_snapshot!("sim", help(&["sim"]));
+}
+
+#[test]
+fn sim_webhook() {
+    insta::assert_snapshot!("sim_webhook", help(&["sim", "webhook"]));
+}
+
+#[test]
+fn version() {
+    let output = run(procurize().arg("--version"));
+    assert!(output.status.success());
+    assert_eq!(
+        stdout(&output),
+        format!("procurize {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
