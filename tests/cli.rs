@@ -417,7 +417,7 @@ async fn sim_webhook_signs_retries_and_logs_every_attempt() {
         "{err}"
     );
     assert!(!err.contains("s3cret"), "the secret is never logged");
-    let seen = seen.lock().expect("lock");
+    let seen = seen.lock().expect("lock").clone();
     let verifier = Verifier::hmac(vec![Secret::new("s3cret value")]).expect("verifier");
     for (headers, body) in seen.iter() {
         verifier.verify(headers, body).expect("signed");

@@ -25,12 +25,10 @@ fn load_data(path: Option<&std::path::Path>) -> anyhow::Result<SimData> {
 
 async fn serve(global: &Global, args: SimServeArgs) -> anyhow::Result<Exit> {
     let data = load_data(args.data.as_deref())?;
-    if let Some(dir) = &args.archive_dir {
-        if !dir.is_dir() {
-            return Err(
-                UsageError(format!("--archive-dir {} is not a folder", dir.display())).into(),
-            );
-        }
+    if let Some(dir) = &args.archive_dir
+        && !dir.is_dir()
+    {
+        return Err(UsageError(format!("--archive-dir {} is not a folder", dir.display())).into());
     }
     let organizations: Vec<String> = data.organizations().map(Uuid::to_string).collect();
     let reports: usize = data.organizations().map(|o| data.reports(o).len()).sum();
@@ -156,9 +154,9 @@ async fn send_webhook(global: &Global, args: WebhookArgs) -> anyhow::Result<Exit
 
 fn human_interval(d: std::time::Duration) -> String {
     let s = d.as_secs();
-    if s >= 3600 && s % 3600 == 0 {
+    if s >= 3600 && s.is_multiple_of(3600) {
         format!("{} h", s / 3600)
-    } else if s >= 60 && s % 60 == 0 {
+    } else if s >= 60 && s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else if s >= 1 {
         format!("{:.1} s", d.as_secs_f64())

@@ -531,18 +531,18 @@ impl Client {
             received += chunk.len() as u64;
             progress(Progress { received, total });
         }
-        if let Some(total) = total {
-            if received != total {
-                return Err(Failure {
-                    error: Error::Transport {
-                        kind: TransportKind::Body,
-                        url: url.to_string(),
-                        detail: format!("the body ended after {received} of {total} bytes"),
-                    },
-                    retry: true,
-                    retry_after: None,
-                });
-            }
+        if let Some(total) = total
+            && received != total
+        {
+            return Err(Failure {
+                error: Error::Transport {
+                    kind: TransportKind::Body,
+                    url: url.to_string(),
+                    detail: format!("the body ended after {received} of {total} bytes"),
+                },
+                retry: true,
+                retry_after: None,
+            });
         }
         file.flush().await.map_err(write_error)?;
         file.get_ref().sync_all().await.map_err(write_error)?;

@@ -120,21 +120,20 @@ impl VersionFilter {
     }
 
     fn check_satisfiable(&self) -> Result<(), Error> {
-        if let (Some(min), Some(max)) = (&self.min, &self.max) {
-            if min > max {
-                return Err(Error::UnsatisfiableFilter {
-                    reason: format!("the minimum {min} is greater than the maximum {max}"),
-                });
-            }
+        if let (Some(min), Some(max)) = (&self.min, &self.max)
+            && min > max
+        {
+            return Err(Error::UnsatisfiableFilter {
+                reason: format!("the minimum {min} is greater than the maximum {max}"),
+            });
         }
-        if let Some(exact) = &self.exact {
-            if !self.min.as_ref().is_none_or(|v| exact >= v)
-                || !self.max.as_ref().is_none_or(|v| exact <= v)
-            {
-                return Err(Error::UnsatisfiableFilter {
-                    reason: format!("the version {exact} lies outside {self}"),
-                });
-            }
+        if let Some(exact) = &self.exact
+            && (self.min.as_ref().is_some_and(|v| exact < v)
+                || self.max.as_ref().is_some_and(|v| exact > v))
+        {
+            return Err(Error::UnsatisfiableFilter {
+                reason: format!("the version {exact} lies outside {self}"),
+            });
         }
         Ok(())
     }

@@ -216,10 +216,10 @@ impl FromStr for ReportVersion {
 
 impl Serialize for ReportVersion {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.as_number {
-            if let Ok(number) = serde_json::Number::from_str(self.as_str()) {
-                return number.serialize(serializer);
-            }
+        if self.as_number
+            && let Ok(number) = serde_json::Number::from_str(self.as_str())
+        {
+            return number.serialize(serializer);
         }
         serializer.serialize_str(self.as_str())
     }

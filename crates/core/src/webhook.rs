@@ -256,14 +256,14 @@ impl Verifier {
                 header: self.signature_header.clone(),
                 reason,
             })?;
-        if let Some(tolerance) = self.tolerance {
-            if headers.contains_key(self.timestamp_header.as_str()) {
-                let timestamp = parse_timestamp(
-                    header(headers, &self.timestamp_header)?,
-                    &self.timestamp_header,
-                )?;
-                check_tolerance(timestamp, now, tolerance)?;
-            }
+        if let Some(tolerance) = self.tolerance
+            && headers.contains_key(self.timestamp_header.as_str())
+        {
+            let timestamp = parse_timestamp(
+                header(headers, &self.timestamp_header)?,
+                &self.timestamp_header,
+            )?;
+            check_tolerance(timestamp, now, tolerance)?;
         }
         self.match_any(|secret| {
             let mut mac = secret.mac();

@@ -110,8 +110,18 @@ fn vec_of_lists(bytes: &[u8]) -> Result<Vec<ReportList>, SimError> {
 
 /// The sample as a list response (the same shape a data file takes).
 pub fn sample_list() -> ReportList {
-    // (project, version, type, edition, rating, vulnerabilities, analysed, uploaded)
-    const ROWS: &[(&str, &str, &str, &str, &str, u64, &str, &str)] = &[
+    /// (project, version, type, edition, rating, vulnerabilities, analysed, uploaded)
+    type Row = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        u64,
+        &'static str,
+        &'static str,
+    );
+    const ROWS: &[Row] = &[
         (
             "Test product",
             "1.0",
@@ -319,11 +329,7 @@ mod tests {
             reports.iter().any(|r| r.upload_date > r.date),
             "an updated report"
         );
-        assert!(
-            reports
-                .iter()
-                .any(|r| r.project_name.chars().any(|c| !c.is_ascii()))
-        );
+        assert!(reports.iter().any(|r| !r.project_name.is_ascii()));
         let superseded = reports
             .iter()
             .filter(|r| {

@@ -249,6 +249,27 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// A `400 Bad Request` with its code and message.
+struct BadRequest {
+    code: &'static str,
+    message: String,
+}
+
+impl BadRequest {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        error(StatusCode::BAD_REQUEST, self.code, &self.message)
+    }
+}
+
 fn html_error(status: StatusCode) -> Response {
     let reason = status.canonical_reason().unwrap_or("Error");
     let body = format!(
@@ -272,49 +293,37 @@ fn params(query: Option<String>) -> Params {
         .collect()
 }
 
-fn single<'p>(params: &'p Params, name: &str) -> Result<Option<&'p str>, Response> {
+fn single<'p>(params: &'p Params, name: &str) -> Result<Option<&'p str>, BadRequest> {
     let mut values = params
         .iter()
         .filter(|(k, _)| k == name)
         .map(|(_, v)| v.as_str());
     let first = values.next();
     if values.next().is_some() {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
+        return Err(BadRequest::new(
             "invalid_parameter",
-            &format!("the `{name}` parameter is given more than once"),
+            format!("the `{name}` parameter is given more than once"),
         ));
     }
     Ok(first)
 }
 
-fn organization(params: &Params) -> Result<Uuid, Response> {
-    let org = single(params, "org")?.ok_or_else(|| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "missing_parameter",
-            "the `org` parameter is required",
-        )
-    })?;
+fn organization(params: &Params) -> Result<Uuid, BadRequest> {
+    let org = single(params, "org")?
+        .ok_or_else(|| BadRequest::new("missing_parameter", "the `org` parameter is required"))?;
     Uuid::try_parse(org).map_err(|_| {
-        error(
-            StatusCode::BAD_REQUEST,
+        BadRequest::new(
             "invalid_parameter",
-            &format!("`org` must be an organization ID (a UUID), not `{org}`"),
+            format!("`org` must be an organization ID (a UUID), not `{org}`"),
         )
     })
 }
 
-fn version(params: &Params, name: &str) -> Result<Option<ProductVersion>, Response> {
+fn version(params: &Params, name: &str) -> Result<Option<ProductVersion>, BadRequest> {
     single(params, name)?
         .map(|text| {
-            ProductVersion::parse(text).map_err(|e| {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_version",
-                    &format!("`{name}`: {e}"),
-                )
-            })
+            ProductVersion::parse(text)
+                .map_err(|e| BadRequest::new("invalid_version", format!("`{name}`: {e}")))
         })
         .transpose()
 }
@@ -327,8 +336,7 @@ async fn list(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> R
         let min = version(&params, "minver")?;
         let max = version(&params, "maxver")?;
         if exact.is_none() && min.is_none() && max.is_none() {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
+            return Err(BadRequest::new(
                 "missing_version_filter",
                 "at least one of `version`, `minver` and `maxver` is required",
             ));
@@ -336,11 +344,7 @@ async fn list(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> R
         let page = match single(&params, "page")? {
             None => 1,
             Some(p) => p.parse::<usize>().ok().filter(|p| *p >= 1).ok_or_else(|| {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_parameter",
-                    "`page` must be a positive number",
-                )
+                BadRequest::new("invalid_parameter", "`page` must be a positive number")
             })?,
         };
         let matching: Vec<&Report> = shared
@@ -359,7 +363,7 @@ async fn list(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> R
     })();
     let (org, matching, page) = match result {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(bad) => return bad.into_response(),
     };
     if matching.is_empty() {
         return StatusCode::NO_CONTENT.into_response();
@@ -410,7 +414,7 @@ async fn files(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> 
     let params = params(query);
     let org = match organization(&params) {
         Ok(org) => org,
-        Err(response) => return response,
+        Err(bad) => return bad.into_response(),
     };
     let mut ids = Vec::new();
     for (_, value) in params.iter().filter(|(k, _)| k == "reports") {
@@ -420,21 +424,21 @@ async fn files(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> 
                 Ok(id) if !ids.contains(&id) => ids.push(id),
                 Ok(_) => {}
                 Err(_) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
+                    return BadRequest::new(
                         "invalid_parameter",
-                        &format!("`reports` must be report IDs (UUIDs), not `{text}`"),
-                    );
+                        format!("`reports` must be report IDs (UUIDs), not `{text}`"),
+                    )
+                    .into_response();
                 }
             }
         }
     }
     if ids.is_empty() {
-        return error(
-            StatusCode::BAD_REQUEST,
+        return BadRequest::new(
             "missing_parameter",
             "the `reports` parameter is required (repeat it for several reports)",
-        );
+        )
+        .into_response();
     }
     let data = &shared.config.data;
     let found: Vec<&Report> = ids.iter().filter_map(|id| data.report(&org, id)).collect();
@@ -444,10 +448,10 @@ async fn files(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> 
     let truncate = shared.config.faults.truncate_downloads;
     if let ([report], Some(dir)) = (found.as_slice(), &shared.config.archive_dir) {
         let path = dir.join(format!("{}.zip", report.id));
-        if let Ok(file) = tokio::fs::File::open(&path).await {
-            if let Ok(meta) = file.metadata().await {
-                return zip_response(meta.len(), file_body(file, meta.len(), truncate));
-            }
+        if let Ok(file) = tokio::fs::File::open(&path).await
+            && let Ok(meta) = file.metadata().await
+        {
+            return zip_response(meta.len(), file_body(file, meta.len(), truncate));
         }
     }
     let bytes = Bytes::from(archive::build(&found));

@@ -1,5 +1,7 @@
 //! The simulator's HTTP API as a client sees it, over a real socket.
 
+#![allow(clippy::print_stderr)]
+
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
