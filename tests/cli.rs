@@ -497,3 +497,31 @@ fn sim_serves_until_terminated() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_go_through_the_proxy_named_in_the_environment() {
+    // The simulator stands in for the proxy: hyper routes absolute-form requests by their path.
+    let sim = Simulator::start_sample().await.expect("sim");
+    let mut command = procurize();
+    command
+        .env("HTTP_PROXY", sim.base_url())
+        .args([
+            "--base-url",
+            "http://api.procurize.invalid",
+            "--org",
+            SAMPLE_ORGANIZATION,
+            "--attempts",
+            "1",
+        ])
+        .args(["reports", "list", "--version", "1.0", "--format", "json"]);
+    let out = output(command).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        ReportList::from_json(&out.stdout)
+            .expect("list")
+            .reports
+            .len(),
+        5
+    );
+    assert_eq!(sim.requests().len(), 1, "the request reached the proxy");
+}
