@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName};
 use sha2::Sha256;
 
 use crate::Error;
@@ -148,13 +148,31 @@ impl fmt::Display for SignatureFailure {
 /// verifier.verify(&headers, b"Hello, World!").expect("valid");
 /// assert!(verifier.verify(&headers, b"Hello, World?").is_err());
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Verifier {
     scheme: Scheme,
-    secrets: Vec<Secret>,
-    signature_header: String,
-    timestamp_header: String,
+    /// One keyed HMAC state per secret, cloned for each delivery (cheaper than re-keying).
+    keys: Vec<HmacSha256>,
+    signature_header: HeaderName,
+    timestamp_header: HeaderName,
     tolerance: Option<Duration>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("scheme", &self.scheme)
+            .field("secrets", &format_args!("[REDACTED; {}]", self.keys.len()))
+            .field("signature_header", &self.signature_header)
+            .field("timestamp_header", &self.timestamp_header)
+            .field("tolerance", &self.tolerance)
+            .finish()
+    }
+}
+
+fn header_name(name: &str) -> Result<HeaderName, Error> {
+    HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| Error::Config(format!("`{name}` is not a valid HTTP header name")))
 }
 
 impl Verifier {
@@ -179,17 +197,15 @@ impl Verifier {
         if secrets.iter().any(|s| s.0.is_empty()) {
             return Err(Error::Config("a webhook secret is empty".into()));
         }
+        let (signature, timestamp) = match scheme {
+            Scheme::Hmac => (DEFAULT_SIGNATURE_HEADER, DEFAULT_TIMESTAMP_HEADER),
+            Scheme::StandardWebhooks => (WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER),
+        };
         Ok(Self {
             scheme,
-            secrets,
-            signature_header: match scheme {
-                Scheme::Hmac => DEFAULT_SIGNATURE_HEADER.into(),
-                Scheme::StandardWebhooks => WEBHOOK_SIGNATURE_HEADER.into(),
-            },
-            timestamp_header: match scheme {
-                Scheme::Hmac => DEFAULT_TIMESTAMP_HEADER.into(),
-                Scheme::StandardWebhooks => WEBHOOK_TIMESTAMP_HEADER.into(),
-            },
+            keys: secrets.iter().map(Secret::mac).collect(),
+            signature_header: header_name(signature)?,
+            timestamp_header: header_name(timestamp)?,
             tolerance: match scheme {
                 Scheme::Hmac => None,
                 Scheme::StandardWebhooks => Some(DEFAULT_TOLERANCE),
@@ -197,20 +213,22 @@ impl Verifier {
         })
     }
 
-    /// Sets the signature header of the plain HMAC scheme (matched case-insensitively).
-    pub fn signature_header(mut self, name: impl Into<String>) -> Self {
+    /// Sets the signature header of the plain HMAC scheme (matched case-insensitively); fails
+    /// if `name` is not a valid header name. The Standard Webhooks headers are fixed.
+    pub fn signature_header(mut self, name: &str) -> Result<Self, Error> {
         if self.scheme == Scheme::Hmac {
-            self.signature_header = name.into();
+            self.signature_header = header_name(name)?;
         }
-        self
+        Ok(self)
     }
 
-    /// Sets the timestamp header of the plain HMAC scheme.
-    pub fn timestamp_header(mut self, name: impl Into<String>) -> Self {
+    /// Sets the timestamp header of the plain HMAC scheme; fails if `name` is not a valid header
+    /// name.
+    pub fn timestamp_header(mut self, name: &str) -> Result<Self, Error> {
         if self.scheme == Scheme::Hmac {
-            self.timestamp_header = name.into();
+            self.timestamp_header = header_name(name)?;
         }
-        self
+        Ok(self)
     }
 
     /// Sets the timestamp tolerance (`None` turns the check off). For the plain scheme the
@@ -227,7 +245,13 @@ impl Verifier {
 
     /// Verifies a delivery against the current time.
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), Error> {
-        self.verify_at(headers, body, SystemTime::now())
+        // The clock is read only when a tolerance needs it.
+        let now = if self.tolerance.is_some() {
+            SystemTime::now()
+        } else {
+            UNIX_EPOCH
+        };
+        self.verify_at(headers, body, now)
     }
 
     /// Verifies a delivery as of `now`.
@@ -253,20 +277,19 @@ impl Verifier {
         let value = header(headers, &self.signature_header)?;
         let signature =
             decode_hmac_signature(value).map_err(|reason| SignatureFailure::Malformed {
-                header: self.signature_header.clone(),
+                header: self.signature_header.to_string(),
                 reason,
             })?;
         if let Some(tolerance) = self.tolerance
-            && headers.contains_key(self.timestamp_header.as_str())
+            && headers.contains_key(&self.timestamp_header)
         {
             let timestamp = parse_timestamp(
                 header(headers, &self.timestamp_header)?,
-                &self.timestamp_header,
+                self.timestamp_header.as_str(),
             )?;
             check_tolerance(timestamp, now, tolerance)?;
         }
-        self.match_any(|secret| {
-            let mut mac = secret.mac();
+        self.match_any(|mut mac| {
             mac.update(body);
             mac.verify_slice(&signature).is_ok()
         })
@@ -306,8 +329,7 @@ impl Verifier {
                 reason: "has no `v1,<base64>` signature".into(),
             });
         }
-        self.match_any(|secret| {
-            let mut mac = secret.mac();
+        self.match_any(|mut mac| {
             mac.update(id.as_bytes());
             mac.update(b".");
             mac.update(timestamp_text.as_bytes());
@@ -320,9 +342,13 @@ impl Verifier {
         })
     }
 
-    fn match_any(&self, check: impl Fn(&Secret) -> bool) -> Result<(), SignatureFailure> {
+    /// Runs `check` with a fresh keyed MAC per secret.
+    fn match_any(&self, check: impl Fn(HmacSha256) -> bool) -> Result<(), SignatureFailure> {
         // Try every secret, whatever matched, so timing does not tell which one did.
-        let matched = self.secrets.iter().fold(false, |found, s| check(s) | found);
+        let matched = self
+            .keys
+            .iter()
+            .fold(false, |found, key| check(key.clone()) | found);
         if matched {
             Ok(())
         } else {
@@ -331,25 +357,28 @@ impl Verifier {
     }
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, SignatureFailure> {
+fn header<'h, K>(headers: &'h HeaderMap, name: K) -> Result<&'h str, SignatureFailure>
+where
+    K: reqwest::header::AsHeaderName + Copy + fmt::Display,
+{
     let mut values = headers.get_all(name).iter();
     let value = values
         .next()
-        .ok_or_else(|| SignatureFailure::MissingHeader(name.to_owned()))?;
+        .ok_or_else(|| SignatureFailure::MissingHeader(name.to_string()))?;
     if values.next().is_some() {
         return Err(SignatureFailure::Malformed {
-            header: name.to_owned(),
+            header: name.to_string(),
             reason: "appears more than once".into(),
         });
     }
     let text = value.to_str().map_err(|_| SignatureFailure::Malformed {
-        header: name.to_owned(),
+        header: name.to_string(),
         reason: "is not visible ASCII".into(),
     })?;
     let text = text.trim();
     if text.is_empty() {
         return Err(SignatureFailure::Malformed {
-            header: name.to_owned(),
+            header: name.to_string(),
             reason: "is empty".into(),
         });
     }
@@ -357,31 +386,62 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, SignatureFa
 }
 
 /// Decodes `sha256=<hex>`, bare hex or base64 into the 32 signature bytes.
-fn decode_hmac_signature(value: &str) -> Result<Vec<u8>, String> {
+fn decode_hmac_signature(value: &str) -> Result<[u8; 32], String> {
     let (prefixed, body) = match value.split_once('=') {
         Some((algorithm, rest)) if algorithm.eq_ignore_ascii_case("sha256") => (true, rest),
         _ => (false, value),
     };
-    let bytes = if body.len() == 64 && body.bytes().all(|b| b.is_ascii_hexdigit()) {
-        hex::decode(body).map_err(|e| e.to_string())?
-    } else if prefixed {
+    if let Some(bytes) = decode_hex32(body.as_bytes()) {
+        return Ok(bytes);
+    }
+    if prefixed {
         return Err(format!(
             "must be `sha256=` followed by 64 hex digits, got {} characters",
             body.len()
         ));
-    } else {
-        [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
-            .iter()
-            .find_map(|engine| engine.decode(body).ok())
-            .ok_or_else(|| "is neither `sha256=<hex>`, 64 hex digits nor base64".to_owned())?
-    };
-    if bytes.len() != 32 {
-        return Err(format!(
+    }
+    let bytes = [STANDARD, URL_SAFE, STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(body).ok())
+        .ok_or_else(|| "is neither `sha256=<hex>`, 64 hex digits nor base64".to_owned())?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+        format!(
             "holds a {}-byte signature; HMAC-SHA256 signatures have 32 bytes",
             bytes.len()
-        ));
+        )
+    })
+}
+
+/// 64 hex digits (either case) into 32 bytes; `None` for anything else. On the hot path of every
+/// delivery, so it allocates nothing.
+fn decode_hex32(text: &[u8]) -> Option<[u8; 32]> {
+    /// Each byte's value as a hex digit, or 0xFF.
+    const NIBBLES: [u8; 256] = {
+        let mut table = [0xFF; 256];
+        let mut i = 0;
+        while i < 10 {
+            table[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            table[b'a' as usize + i] = 10 + i as u8;
+            table[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        table
+    };
+    if text.len() != 64 {
+        return None;
     }
-    Ok(bytes)
+    let mut out = [0u8; 32];
+    let mut invalid = 0u8;
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let (high, low) = (NIBBLES[usize::from(pair[0])], NIBBLES[usize::from(pair[1])]);
+        invalid |= (high | low) & 0xF0;
+        *byte = (high << 4) | (low & 0x0F);
+    }
+    (invalid == 0).then_some(out)
 }
 
 fn parse_timestamp(text: &str, header: &str) -> Result<i64, SignatureFailure> {
@@ -508,6 +568,7 @@ mod tests {
         Verifier::hmac(vec![Secret::new(GITHUB_SECRET)])
             .expect("secret")
             .signature_header("X-Hub-Signature-256")
+            .expect("header name")
     }
 
     fn at(seconds: i64) -> SystemTime {
@@ -609,15 +670,37 @@ mod tests {
     }
 
     #[test]
+    fn hex_decoding_accepts_both_cases_and_rejects_any_other_digit() {
+        let hex = GITHUB_SIGNATURE.trim_start_matches("sha256=");
+        let expected: Vec<u8> = hex::decode(hex).expect("hex");
+        assert_eq!(
+            decode_hex32(hex.as_bytes()).map(Vec::from),
+            Some(expected.clone())
+        );
+        assert_eq!(
+            decode_hex32(hex.to_uppercase().as_bytes()).map(Vec::from),
+            Some(expected)
+        );
+        for position in [0, 1, 31, 62, 63] {
+            for bad in [b'g', b'G', b' ', b'/', b':', 0xC3] {
+                let mut text = hex.as_bytes().to_vec();
+                text[position] = bad;
+                assert_eq!(decode_hex32(&text), None, "{position} {bad}");
+            }
+        }
+        assert_eq!(decode_hex32(&hex.as_bytes()[..62]), None);
+    }
+
+    #[test]
     fn a_missing_or_repeated_header_is_named() {
         let failure = rejection(github_verifier().verify(&HeaderMap::new(), GITHUB_BODY));
         assert_eq!(
             failure,
-            SignatureFailure::MissingHeader("X-Hub-Signature-256".into())
+            SignatureFailure::MissingHeader("x-hub-signature-256".into())
         );
         assert_eq!(
             failure.to_string(),
-            "the `X-Hub-Signature-256` header is missing"
+            "the `x-hub-signature-256` header is missing"
         );
         let h = headers(&[
             ("x-hub-signature-256", GITHUB_SIGNATURE),
@@ -751,5 +834,10 @@ mod tests {
         assert!(Verifier::hmac(vec![]).is_err());
         assert!(Verifier::hmac(vec![Secret::new("")]).is_err());
         assert!(Secret::standard("whsec_not base64!").is_err());
+        let err = Verifier::hmac(vec![Secret::new("s")])
+            .expect("secret")
+            .signature_header("Bad Header")
+            .expect_err("spaces are not allowed in header names");
+        assert!(err.to_string().contains("`Bad Header`"), "{err}");
     }
 }
