@@ -357,7 +357,7 @@ impl Verifier {
     }
 }
 
-fn header<'h, K>(headers: &'h HeaderMap, name: K) -> Result<&'h str, SignatureFailure>
+fn header<K>(headers: &HeaderMap, name: K) -> Result<&str, SignatureFailure>
 where
     K: reqwest::header::AsHeaderName + Copy + fmt::Display,
 {
