@@ -525,3 +525,40 @@ async fn requests_go_through_the_proxy_named_in_the_environment() {
     );
     assert_eq!(sim.requests().len(), 1, "the request reached the proxy");
 }
+
+#[test]
+fn a_progress_bar_is_drawn_on_a_terminal() {
+    // util-linux's `script` gives the command a pseudo-terminal.
+    let dir = tempfile::tempdir().expect("dir");
+    let target = dir.path().join("evidence.zip");
+    let inner = format!(
+        "{} --sim reports download --report 00000000-0000-0000-0000-000000000100 -o {}",
+        common::binary().display(),
+        target.display()
+    );
+    let out = match under_pty(&inner) {
+        Some(out) => out,
+        None => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "`script` (util-linux) is required in CI"
+            );
+            return;
+        }
+    };
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("\r\x1b[2K") && screen.contains("(100%)"),
+        "{screen:?}"
+    );
+    assert!(target.exists());
+}
+
+fn under_pty(command: &str) -> Option<std::process::Output> {
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", command, "/dev/null"])
+        .env_remove("NO_COLOR");
+    script.output().ok()
+}

@@ -402,7 +402,7 @@ impl Client {
         loop {
             match self.fetch_page_once(url).await {
                 Ok(page) => return Ok(page),
-                Err(failure) => self.backoff(url, number, failure).await?,
+                Err(failure) => self.backoff(number, failure).await?,
             }
             number += 1;
         }
@@ -463,7 +463,7 @@ impl Client {
                 .await
             {
                 Ok(done) => break done,
-                Err(failure) => self.backoff(&url, number, failure).await?,
+                Err(failure) => self.backoff(number, failure).await?,
             }
             number += 1;
         };
@@ -619,18 +619,16 @@ impl Client {
 
     /// After failed attempt `number`: waits and returns `Ok` when another attempt should be
     /// made, or returns the error.
-    async fn backoff(&self, url: &Url, number: u32, failure: Failure) -> Result<(), Error> {
+    async fn backoff(&self, number: u32, failure: Failure) -> Result<(), Error> {
         if !failure.retry || number >= self.retry.max_attempts {
             return Err(failure.error);
         }
         let wait = self.retry.delay(number, failure.retry_after);
         tracing::warn!(
-            %url,
-            attempt = number,
-            of = self.retry.max_attempts,
-            error = %failure.error,
-            wait = %human_duration(wait),
-            "request failed; retrying"
+            "attempt {number} of {} failed: {}; retrying in {}",
+            self.retry.max_attempts,
+            failure.error,
+            human_duration(wait)
         );
         tokio::time::sleep(wait).await;
         Ok(())
