@@ -1,25 +1,18 @@
 //! The real `procurize` binary against the simulator on 127.0.0.1.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use procurize_core::webhook::{Secret, Verifier};
 use procurize_core::{ReportList, Uuid};
-use procurize_sim::{Faults, SAMPLE_ORGANIZATION, SimConfig, SimData, Simulator};
+use procurize_sim::{Faults, RecordingReceiver, SAMPLE_ORGANIZATION, SimConfig, Simulator};
 mod common;
 
 use common::{procurize, run, stderr, stdout};
 
 async fn sim_with(faults: Faults) -> Simulator {
-    let config = SimConfig {
-        data: SimData::sample(),
-        faults,
-        ..SimConfig::default()
-    };
-    Simulator::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+    Simulator::start_local(SimConfig::sample_with(faults))
         .await
         .expect("simulator")
 }
@@ -359,30 +352,10 @@ fn the_built_in_simulator_needs_no_setup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_webhook_signs_retries_and_logs_every_attempt() {
-    let seen = Arc::new(Mutex::new(Vec::<(axum::http::HeaderMap, Vec<u8>)>::new()));
-    let log = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(
-            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let log = log.clone();
-                async move {
-                    let mut log = log.lock().expect("lock");
-                    log.push((headers, body.to_vec()));
-                    if log.len() == 1 {
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE
-                    } else {
-                        axum::http::StatusCode::OK
-                    }
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let receiver = RecordingReceiver::start(vec![503, 200])
         .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+        .expect("receiver");
+    let url = receiver.url().to_owned();
 
     let mut command = procurize();
     command
@@ -417,11 +390,14 @@ async fn sim_webhook_signs_retries_and_logs_every_attempt() {
         "{err}"
     );
     assert!(!err.contains("s3cret"), "the secret is never logged");
-    let seen = seen.lock().expect("lock").clone();
     let verifier = Verifier::hmac(vec![Secret::new("s3cret value")]).expect("verifier");
-    for (headers, body) in seen.iter() {
-        verifier.verify(headers, body).expect("signed");
-        let list = ReportList::from_json(body).expect("the list shape");
+    let seen = receiver.received();
+    assert_eq!(seen.len(), 2);
+    for delivery in &seen {
+        verifier
+            .verify(&delivery.headers, &delivery.body)
+            .expect("signed");
+        let list = ReportList::from_json(&delivery.body).expect("the list shape");
         assert_eq!(list.reports[0].id, Uuid::from_u128(0x108));
     }
 

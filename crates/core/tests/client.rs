@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::Read;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{Canned, Scripted};
@@ -39,12 +38,7 @@ fn client(base_url: &str) -> Client {
 }
 
 async fn sim_with(faults: Faults) -> Simulator {
-    let config = SimConfig {
-        data: SimData::sample(),
-        faults,
-        ..SimConfig::default()
-    };
-    Simulator::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+    Simulator::start_local(SimConfig::sample_with(faults))
         .await
         .expect("simulator")
 }
@@ -446,9 +440,7 @@ async fn pages_are_followed_and_bounded() {
         page_size: Some(2),
         ..SimConfig::default()
     };
-    let sim = Simulator::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("sim");
+    let sim = Simulator::start_local(config).await.expect("sim");
     let listing = client(&sim.base_url())
         .list_reports_detailed(&VersionFilter::exact(v("1.2.0")))
         .await

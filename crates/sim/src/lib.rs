@@ -19,6 +19,7 @@
 mod archive;
 mod data;
 mod pdf;
+mod receiver;
 mod server;
 pub mod webhook;
 
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 
 pub use archive::build as build_archive;
 pub use data::{SAMPLE_ORGANIZATION, SimData, sample_list};
+pub use receiver::{Received, RecordingReceiver};
 pub use server::{Faults, RecordedRequest, SimConfig, Simulator};
 
 /// What can go wrong in the simulator.

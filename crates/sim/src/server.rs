@@ -70,6 +70,17 @@ pub struct SimConfig {
     pub seed: Option<u64>,
 }
 
+impl SimConfig {
+    /// The built-in sample data with `faults`.
+    pub fn sample_with(faults: Faults) -> Self {
+        Self {
+            data: SimData::sample(),
+            faults,
+            ..Self::default()
+        }
+    }
+}
+
 /// A request the simulator received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedRequest {
@@ -134,13 +145,14 @@ impl Simulator {
         })
     }
 
+    /// Starts serving `config` on a free loopback port.
+    pub async fn start_local(config: SimConfig) -> Result<Self, SimError> {
+        Self::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
     /// Starts the simulator with the built-in sample data on a free loopback port.
     pub async fn start_sample() -> Result<Self, SimError> {
-        let config = SimConfig {
-            data: SimData::sample(),
-            ..SimConfig::default()
-        };
-        Self::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Self::start_local(SimConfig::sample_with(Faults::default())).await
     }
 
     /// The address it listens on.

@@ -3,14 +3,12 @@
 #![allow(clippy::print_stderr)]
 
 use std::io::Read;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use procurize_core::webhook::{Scheme, Secret, Signer, Verifier};
 use procurize_core::{ReportList, Uuid};
 use procurize_sim::webhook::{Delivery, Outcome, Schedule};
-use procurize_sim::{SAMPLE_ORGANIZATION, SimData, Simulator};
+use procurize_sim::{RecordingReceiver, SAMPLE_ORGANIZATION, SimData, Simulator};
 
 const ORG: &str = SAMPLE_ORGANIZATION;
 
@@ -215,9 +213,7 @@ async fn prepared_archives_are_streamed_from_disk() {
         archive_dir: Some(dir.path().to_path_buf()),
         ..Default::default()
     };
-    let sim = Simulator::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("sim");
+    let sim = Simulator::start_local(config).await.expect("sim");
     let (status, _, body) = get(
         &sim,
         &format!("/security/report/files?org={ORG}&reports={id}"),
@@ -227,47 +223,17 @@ async fn prepared_archives_are_streamed_from_disk() {
     assert_eq!(body, prepared);
 }
 
-/// A receiver that fails the first `failures` deliveries and records what it got.
-async fn receiver(failures: usize) -> (String, Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(
-            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let log = log.clone();
-                async move {
-                    let mut log = log.lock().expect("lock");
-                    log.push((headers, body.to_vec()));
-                    if log.len() <= failures {
-                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
-                    } else {
-                        axum::http::StatusCode::NO_CONTENT
-                    }
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
-}
-
 #[tokio::test]
 async fn webhook_deliveries_are_signed_retried_on_schedule_and_logged() {
-    let (url, seen) = receiver(2).await;
+    let receiver = RecordingReceiver::start(vec![500, 500, 204])
+        .await
+        .expect("receiver");
+    let url = receiver.url();
     let secret = Secret::new("shared secret");
     let org: Uuid = ORG.parse().expect("uuid");
     let body = Delivery::payload_for(&SimData::sample(), &org, &[Uuid::from_u128(0x100)])
         .expect("payload");
-    let delivery = Delivery::new(
-        &url,
-        body.clone(),
-        Signer::new(Scheme::Hmac, secret.clone()),
-    );
+    let delivery = Delivery::new(url, body.clone(), Signer::new(Scheme::Hmac, secret.clone()));
     let schedule = Schedule {
         interval: Duration::from_millis(20),
         max_attempts: 5,
@@ -287,15 +253,17 @@ async fn webhook_deliveries_are_signed_retried_on_schedule_and_logged() {
             Outcome::Status(204)
         ]
     );
-    let seen = seen.lock().expect("lock");
+    let seen = receiver.received();
     assert_eq!(seen.len(), 3);
     let verifier = Verifier::hmac(vec![secret]).expect("verifier");
     let ids: std::collections::HashSet<_> = seen
         .iter()
-        .map(|(headers, got)| {
-            assert_eq!(got, &body);
-            verifier.verify(headers, got).expect("valid signature");
-            headers["x-procurize-delivery"]
+        .map(|delivery| {
+            assert_eq!(delivery.body, body);
+            verifier
+                .verify(&delivery.headers, &delivery.body)
+                .expect("valid signature");
+            delivery.headers["x-procurize-delivery"]
                 .to_str()
                 .expect("id")
                 .to_owned()
@@ -308,10 +276,11 @@ async fn webhook_deliveries_are_signed_retried_on_schedule_and_logged() {
 
 #[tokio::test]
 async fn webhook_delivery_gives_up_after_the_last_attempt() {
-    let (url, _) = receiver(usize::MAX).await;
+    let receiver = RecordingReceiver::start(vec![500]).await.expect("receiver");
+    let url = receiver.url();
     let secret = Secret::standard("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
     let delivery = Delivery::new(
-        &url,
+        url,
         b"{}".to_vec(),
         Signer::new(Scheme::StandardWebhooks, secret),
     );
