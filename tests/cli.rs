@@ -26,6 +26,13 @@ fn against(sim: &Simulator) -> std::process::Command {
     command
 }
 
+/// Runs `procurize ARGS` against the simulator.
+async fn run_against(sim: &Simulator, args: &[&str]) -> std::process::Output {
+    let mut command = against(sim);
+    command.args(args);
+    output(command).await
+}
+
 /// Runs a blocking command while the simulator keeps serving on the runtime's other thread.
 async fn output(mut command: std::process::Command) -> std::process::Output {
     tokio::task::spawn_blocking(move || run(&mut command))
@@ -36,16 +43,18 @@ async fn output(mut command: std::process::Command) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_list_table() {
     let sim = Simulator::start_sample().await.expect("sim");
-    let mut command = against(&sim);
-    command.args([
-        "reports",
-        "list",
-        "--min-version",
-        "v1.2",
-        "--max-version",
-        "2.0.0",
-    ]);
-    let out = output(command).await;
+    let out = run_against(
+        &sim,
+        &[
+            "reports",
+            "list",
+            "--min-version",
+            "v1.2",
+            "--max-version",
+            "2.0.0",
+        ],
+    )
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         !stdout(&out).contains('\x1b'),
@@ -57,16 +66,18 @@ async fn reports_list_table() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_list_json_keeps_the_api_shape() {
     let sim = Simulator::start_sample().await.expect("sim");
-    let mut command = against(&sim);
-    command.args([
-        "reports",
-        "list",
-        "--version",
-        "refs/tags/v1.0",
-        "--format",
-        "json",
-    ]);
-    let out = output(command).await;
+    let out = run_against(
+        &sim,
+        &[
+            "reports",
+            "list",
+            "--version",
+            "refs/tags/v1.0",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     insta::assert_snapshot!("reports_list_json", stdout(&out));
     let printed: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
@@ -102,16 +113,18 @@ async fn reqwest_free_get(sim: &Simulator, _path: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn colour_is_forced_by_flag_and_off_with_no_color() {
     let sim = Simulator::start_sample().await.expect("sim");
-    let mut command = against(&sim);
-    command.args([
-        "--color",
-        "always",
-        "reports",
-        "list",
-        "--version",
-        "2.0.0-rc.1",
-    ]);
-    let out = output(command).await;
+    let out = run_against(
+        &sim,
+        &[
+            "--color",
+            "always",
+            "reports",
+            "list",
+            "--version",
+            "2.0.0-rc.1",
+        ],
+    )
+    .await;
     assert!(
         stdout(&out).contains("\x1b[1m\x1b[31mE"),
         "E is bold red: {:?}",
@@ -127,9 +140,7 @@ async fn colour_is_forced_by_flag_and_off_with_no_color() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_version_filter_is_a_usage_error_before_any_request() {
     let sim = Simulator::start_sample().await.expect("sim");
-    let mut command = against(&sim);
-    command.args(["reports", "list"]);
-    let out = output(command).await;
+    let out = run_against(&sim, &["reports", "list"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("--version <V>|--min-version <V>|--max-version <V>"),
@@ -204,9 +215,11 @@ async fn api_errors_exit_3_with_one_clear_line() {
         ..Faults::default()
     })
     .await;
-    let mut command = against(&sim);
-    command.args(["--attempts", "2", "reports", "list", "--version", "1.0"]);
-    let out = output(command).await;
+    let out = run_against(
+        &sim,
+        &["--attempts", "2", "reports", "list", "--version", "1.0"],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
@@ -254,16 +267,18 @@ async fn download_to_a_file_and_to_stdout() {
     );
     assert!(stdout(&out).is_empty());
 
-    let mut command = against(&sim);
-    command.args([
-        "reports",
-        "download",
-        "--report",
-        "00000000-0000-0000-0000-000000000100",
-        "-o",
-        "-",
-    ]);
-    let out = output(command).await;
+    let out = run_against(
+        &sim,
+        &[
+            "reports",
+            "download",
+            "--report",
+            "00000000-0000-0000-0000-000000000100",
+            "-o",
+            "-",
+        ],
+    )
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(out.stdout, bytes, "the same archive on standard output");
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
@@ -298,18 +313,20 @@ async fn a_truncated_download_exits_3_and_leaves_nothing() {
     assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
 
     // Nothing reaches standard output either.
-    let mut command = against(&sim);
-    command.args([
-        "--attempts",
-        "1",
-        "reports",
-        "download",
-        "--report",
-        "00000000-0000-0000-0000-000000000100",
-        "-o",
-        "-",
-    ]);
-    let out = output(command).await;
+    let out = run_against(
+        &sim,
+        &[
+            "--attempts",
+            "1",
+            "reports",
+            "download",
+            "--report",
+            "00000000-0000-0000-0000-000000000100",
+            "-o",
+            "-",
+        ],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty());
 }
@@ -317,16 +334,18 @@ async fn a_truncated_download_exits_3_and_leaves_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_report_ids_exit_3_naming_them() {
     let sim = Simulator::start_sample().await.expect("sim");
-    let mut command = against(&sim);
-    command.args([
-        "reports",
-        "download",
-        "--report",
-        "00000000-0000-0000-0000-0000000001ff",
-        "-o",
-        "x.zip",
-    ]);
-    let out = output(command).await;
+    let out = run_against(
+        &sim,
+        &[
+            "reports",
+            "download",
+            "--report",
+            "00000000-0000-0000-0000-0000000001ff",
+            "-o",
+            "x.zip",
+        ],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         stderr(&out),
