@@ -557,3 +557,58 @@ fn under_pty(command: &str) -> Option<std::process::Output> {
         .env_remove("NO_COLOR");
     script.output().ok()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_webhook_sends_a_payload_file_byte_for_byte_with_standard_webhooks() {
+    let receiver = RecordingReceiver::start(vec![204]).await.expect("receiver");
+    let dir = tempfile::tempdir().expect("dir");
+    let payload = dir.path().join("payload.json");
+    let body =
+        b"{ \"organizationId\": \"00000000-0000-0000-0000-000000000001\", \"reports\": [] }\n";
+    std::fs::write(&payload, body).expect("write");
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let mut command = procurize();
+    command
+        .env("HOOK_SECRET", secret)
+        .args([
+            "sim",
+            "webhook",
+            "--to",
+            receiver.url(),
+            "--secret-env",
+            "HOOK_SECRET",
+        ])
+        .args(["--scheme", "standard-webhooks", "--payload"])
+        .arg(&payload);
+    let out = output(command).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen = receiver.received();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].body, body);
+    Verifier::standard_webhooks(vec![Secret::standard(secret).expect("secret")])
+        .expect("verifier")
+        .verify(&seen[0].headers, &seen[0].body)
+        .expect("a Standard Webhooks signature");
+}
+
+#[test]
+fn sim_rejects_a_bad_data_file_naming_the_field() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("reports.json");
+    std::fs::write(
+        &data,
+        r#"{"organizationId": "00000000-0000-0000-0000-000000000001", "reports": [{"projectName": "P"}]}"#,
+    )
+    .expect("write");
+    let out = run(procurize()
+        .args(["sim", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("reports.json")
+            && err.contains("reports[0]")
+            && err.contains("missing field `id`"),
+        "{err}"
+    );
+}

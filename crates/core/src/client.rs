@@ -419,7 +419,16 @@ impl Client {
             .get(LINK)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = self.read_body(url, response, MAX_BODY_BYTES).await?;
+        let (body, cut) = self.read_body(url, response, MAX_BODY_BYTES).await?;
+        if cut {
+            return Err(Failure::fatal(Error::Decode {
+                what: "response",
+                url: url.to_string(),
+                path: "body".into(),
+                reason: format!("larger than {} MiB", MAX_BODY_BYTES / (1024 * 1024)),
+                excerpt: crate::error::excerpt(&body),
+            }));
+        }
         Ok((status, body, link))
     }
 
@@ -570,6 +579,7 @@ impl Client {
         let body = self
             .read_body(url, response, MAX_ERROR_BYTES)
             .await
+            .map(|(body, _)| body)
             .unwrap_or_default();
         let retry = matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504);
         Err(Failure {
@@ -583,35 +593,26 @@ impl Client {
         })
     }
 
-    /// Reads a body into memory, up to `limit` bytes (an error past a list's limit, a cut for an
-    /// error body's).
+    /// Reads a body into memory, keeping at most `limit` bytes; the flag says whether it was cut.
     async fn read_body(
         &self,
         url: &Url,
         mut response: reqwest::Response,
         limit: usize,
-    ) -> Result<Vec<u8>, Failure> {
+    ) -> Result<(Vec<u8>, bool), Failure> {
         let mut body = Vec::new();
         loop {
             match tokio::time::timeout(self.timeout, response.chunk()).await {
                 Err(_) => return Err(Failure::timeout(url, self.timeout)),
                 Ok(Err(e)) => return Err(Failure::transport(url, e)),
-                Ok(Ok(None)) => return Ok(body),
+                Ok(Ok(None)) => return Ok((body, false)),
                 Ok(Ok(Some(chunk))) => {
                     let room = limit - body.len();
-                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                    if body.len() >= limit {
-                        if limit == MAX_ERROR_BYTES {
-                            return Ok(body);
-                        }
-                        return Err(Failure::fatal(Error::Decode {
-                            what: "response",
-                            url: url.to_string(),
-                            path: "body".into(),
-                            reason: format!("larger than {} MiB", limit / (1024 * 1024)),
-                            excerpt: crate::error::excerpt(&body),
-                        }));
+                    if chunk.len() > room {
+                        body.extend_from_slice(&chunk[..room]);
+                        return Ok((body, true));
                     }
+                    body.extend_from_slice(&chunk);
                 }
             }
         }
