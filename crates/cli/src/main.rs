@@ -45,6 +45,28 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 fn main() -> ExitCode {
+    // A bug must still end in one clear line and the runtime-error status, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        eprintln!("error: internal error: {message}{location}");
+        eprintln!("  this is a bug in procurize; please report it");
+    }));
+    match std::panic::catch_unwind(real_main) {
+        Ok(code) => code,
+        Err(_) => ExitCode::from(Exit::Runtime as u8),
+    }
+}
+
+fn real_main() -> ExitCode {
     let cli = Cli::parse();
     init(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
