@@ -22,6 +22,7 @@
 mod client;
 mod error;
 mod filter;
+pub mod fs;
 mod model;
 mod retry;
 mod timestamp;

@@ -1,0 +1,310 @@
+//! The result of evaluating a policy: overall, per report and per rule. Serialized as the gate's
+//! JSON output, which other tools (the notifier) read; see [`crate::render::json`].
+
+use procurize_core::{SecurityRating, Uuid};
+use serde::{Deserialize, Serialize};
+
+/// A verdict. Ordered: `Pass < Warn < Fail`, so the worst of several is their maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Meets the policy.
+    Pass,
+    /// Does not meet it, but is let through: a waiver, or `on_missing = "warn"`.
+    Warn,
+    /// Does not meet it.
+    Fail,
+}
+
+impl Status {
+    /// `pass`, `warn` or `fail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Warn => "warn",
+            Self::Fail => "fail",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A policy rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The security rating is at least the minimum.
+    MinRating,
+    /// The vulnerability count is at most the maximum.
+    MaxVulnerabilities,
+    /// The analysis is recent enough.
+    MaxAgeDays,
+    /// A required report exists.
+    RequiredReport,
+}
+
+impl Rule {
+    /// The rule's name, as in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MinRating => "min_rating",
+            Self::MaxVulnerabilities => "max_vulnerabilities",
+            Self::MaxAgeDays => "max_age_days",
+            Self::RequiredReport => "required_report",
+        }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One rule checked against one report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleOutcome {
+    /// The rule.
+    pub rule: Rule,
+    /// What the policy asks, e.g. `B or better`.
+    pub expected: String,
+    /// What the report has, e.g. `C`.
+    pub actual: String,
+    /// The verdict.
+    pub status: Status,
+    /// One line saying why.
+    pub reason: String,
+    /// The waiver that turned a failure into a warning, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<WaiverUse>,
+}
+
+/// A waiver as applied to a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaiverUse {
+    /// Why it was accepted.
+    pub reason: String,
+    /// Its last day, `YYYY-MM-DD`.
+    pub expires: String,
+}
+
+/// One report and its verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportOutcome {
+    /// The report's ID.
+    pub id: Uuid,
+    /// The project.
+    pub project_name: String,
+    /// The product version, as the platform wrote it.
+    pub project_version: String,
+    /// The report type.
+    pub report_type: String,
+    /// The report type's edition.
+    pub report_version: String,
+    /// The security rating.
+    pub security_rating: SecurityRating,
+    /// The vulnerability count.
+    pub vulnerabilities_count: u64,
+    /// When the analysis was made.
+    pub date: String,
+    /// When the report was uploaded.
+    pub upload_date: String,
+    /// The worst of its rules.
+    pub status: Status,
+    /// Every rule checked, in a fixed order.
+    pub rules: Vec<RuleOutcome>,
+}
+
+impl ReportOutcome {
+    /// The rules that did not pass.
+    pub fn problems(&self) -> impl Iterator<Item = &RuleOutcome> {
+        self.rules.iter().filter(|r| r.status != Status::Pass)
+    }
+}
+
+/// A required report that does not exist (or not in a recent enough edition), or a version
+/// without any report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MissingReport {
+    /// The project, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_name: Option<String>,
+    /// The product version, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_version: Option<String>,
+    /// The missing report type; absent when no report at all exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_type: Option<String>,
+    /// The oldest acceptable edition, when the policy names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_report_version: Option<String>,
+    /// The verdict, per `on_missing`.
+    pub status: Status,
+    /// One line saying what is missing.
+    pub reason: String,
+}
+
+/// A report replaced by a newer upload of the same project, type and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Superseded {
+    /// The older report.
+    pub id: Uuid,
+    /// The report that decides instead.
+    pub superseded_by: Uuid,
+    /// The project.
+    pub project_name: String,
+    /// The product version.
+    pub project_version: String,
+    /// The report type.
+    pub report_type: String,
+    /// The older report's upload time.
+    pub upload_date: String,
+}
+
+/// A waiver in the policy whose expiry date has passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpiredWaiver {
+    /// What it covered.
+    pub subject: String,
+    /// Why it had been accepted.
+    pub reason: String,
+    /// Its last day, `YYYY-MM-DD`.
+    pub expired: String,
+}
+
+/// Counts, for summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Reports evaluated (superseded ones excluded).
+    pub reports: usize,
+    /// Reports that passed.
+    pub passed: usize,
+    /// Reports with warnings.
+    pub warned: usize,
+    /// Reports that failed.
+    pub failed: usize,
+    /// Missing reports.
+    pub missing: usize,
+    /// Superseded reports.
+    pub superseded: usize,
+}
+
+/// The whole verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    /// The worst of everything below.
+    pub status: Status,
+    /// Counts.
+    pub summary: Summary,
+    /// Every current report, ordered by project, version, type, edition and ID.
+    pub reports: Vec<ReportOutcome>,
+    /// Missing reports, ordered likewise.
+    pub missing: Vec<MissingReport>,
+    /// Reports replaced by newer uploads.
+    pub superseded: Vec<Superseded>,
+    /// Waivers past their expiry date (they no longer apply).
+    pub expired_waivers: Vec<ExpiredWaiver>,
+}
+
+impl Outcome {
+    /// Every problem as `(report, rule)`, `report` being `None` for a missing report, in order.
+    pub fn problems(&self) -> Vec<Problem<'_>> {
+        let mut out = Vec::new();
+        for report in &self.reports {
+            for rule in report.problems() {
+                out.push(Problem::Rule { report, rule });
+            }
+        }
+        for missing in self.missing.iter().filter(|m| m.status != Status::Pass) {
+            out.push(Problem::Missing(missing));
+        }
+        out
+    }
+}
+
+/// One thing that did not pass.
+#[derive(Debug, Clone, Copy)]
+pub enum Problem<'a> {
+    /// A rule of a report.
+    Rule {
+        /// The report.
+        report: &'a ReportOutcome,
+        /// The rule.
+        rule: &'a RuleOutcome,
+    },
+    /// A missing report.
+    Missing(&'a MissingReport),
+}
+
+impl Problem<'_> {
+    /// Its verdict.
+    pub fn status(&self) -> Status {
+        match self {
+            Self::Rule { rule, .. } => rule.status,
+            Self::Missing(m) => m.status,
+        }
+    }
+
+    /// Its rule.
+    pub fn rule(&self) -> Rule {
+        match self {
+            Self::Rule { rule, .. } => rule.rule,
+            Self::Missing(_) => Rule::RequiredReport,
+        }
+    }
+
+    /// One line: what, where and why.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Rule { report, rule } => format!(
+                "{} {} {} {}: {}",
+                report.project_name, report.project_version, report.report_type, report.report_version, rule.reason
+            ),
+            Self::Missing(m) => m.reason.clone(),
+        }
+    }
+
+    /// A stable identity: organization, project, version, report type and rule, hashed. The same
+    /// problem in the next run has the same fingerprint.
+    pub fn fingerprint(&self, organization: &Uuid) -> String {
+        use sha2::{Digest, Sha256};
+        let (project, version, kind) = match self {
+            Self::Rule { report, .. } => (
+                report.project_name.as_str(),
+                report.project_version.as_str(),
+                report.report_type.as_str(),
+            ),
+            Self::Missing(m) => (
+                m.project_name.as_deref().unwrap_or(""),
+                m.project_version.as_deref().unwrap_or(""),
+                m.report_type.as_deref().unwrap_or(""),
+            ),
+        };
+        let mut hasher = Sha256::new();
+        for part in [&organization.to_string(), project, version, kind, self.rule().as_str()] {
+            hasher.update(part.as_bytes());
+            hasher.update([0u8]);
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    /// The rating the problem is about (a missing report has none).
+    pub fn rating(&self) -> Option<SecurityRating> {
+        match self {
+            Self::Rule { report, .. } => Some(report.security_rating),
+            Self::Missing(_) => None,
+        }
+    }
+}
