@@ -282,11 +282,18 @@ impl Policy {
                 .span()
                 .map(|span| line_column(text, span.start))
                 .unwrap_or((1, 1));
+            let message = e.message().trim();
+            let message = match key_at(text, line) {
+                Some(key) if !message.contains(&format!("`{}`", key.rsplit('.').next().unwrap_or(&key))) => {
+                    format!("`{key}`: {message}")
+                }
+                _ => message.to_owned(),
+            };
             GateError::Policy {
                 file: origin.to_owned(),
                 line,
                 column,
-                message: e.message().trim().to_owned(),
+                message,
             }
         })?;
         policy.validate(origin, text)?;
@@ -354,6 +361,25 @@ impl Policy {
         }
         limits
     }
+}
+
+/// The key assigned on `line` (1-based), qualified by the table it is in: `waiver.expires`.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let here = lines.get(line.checked_sub(1)?)?;
+    let (key, _) = here.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let table = lines[..line - 1].iter().rev().find_map(|l| {
+        let l = l.trim();
+        l.starts_with('[').then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
+    });
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_owned(),
+    })
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {

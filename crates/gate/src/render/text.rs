@@ -47,14 +47,14 @@ pub fn text(context: &Context, outcome: &Outcome) -> String {
     }
     let s = &outcome.summary;
     out.push_str(&format!(
-        "gate {}: {} for {} ({} report{}: {} passed, {} warned, {} failed; {} missing; {} superseded)\n",
+        "gate {} for {} in organization {}: {} report{}: {} passed, {} warned, {} failed; {} missing; {} superseded\n",
         match outcome.status {
             Status::Pass => "passed",
             Status::Warn => "passed with warnings",
             Status::Fail => "failed",
         },
-        context.organization,
         context.filter,
+        context.organization,
         s.reports,
         if s.reports == 1 { "" } else { "s" },
         s.passed,
