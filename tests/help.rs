@@ -31,6 +31,11 @@ fn reports_download() {
 }
 
 #[test]
+fn gate() {
+    insta::assert_snapshot!("gate", help(&["gate"]));
+}
+
+#[test]
 fn sim() {
     insta::assert_snapshot!("sim", help(&["sim"]));
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use procurize_core::{ProductVersion, Uuid};
+use procurize_core::{ProductVersion, SecurityRating, Uuid};
+use procurize_gate::RequiredReport;
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -118,8 +119,101 @@ pub(crate) enum Command {
     /// List and download SonarQube reports
     #[command(subcommand)]
     Reports(ReportsCommand),
+    /// Fail the build when security ratings or vulnerability counts break a policy
+    #[command(after_help = GATE_AFTER_HELP)]
+    Gate(Box<GateArgs>),
     /// Run a local simulator of the Procurize API, or send it a webhook
     Sim(SimArgs),
+}
+
+const GATE_AFTER_HELP: &str = "\
+Every flag overrides the same field of the policy file. All requested files are written
+whatever the verdict. Inside GitHub Actions (GITHUB_ACTIONS=true) failures and warnings become
+annotations, a summary is appended to $GITHUB_STEP_SUMMARY and the outputs status,
+report-count, failed-count and the written files' paths to $GITHUB_OUTPUT.
+
+Exit status:
+  0  the gate passed (or passed with warnings)
+  1  the gate failed (0 with --no-fail)
+  2  usage or configuration error (a bad policy file, say)
+  3  API, network or other runtime error";
+
+#[derive(Debug, Args)]
+pub(crate) struct GateArgs {
+    #[command(flatten)]
+    pub(crate) filter: FilterArgs,
+    /// The policy file (TOML); every flag below overrides its field
+    #[arg(long, value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
+    /// Gate only this project (repeatable; each one must have reports)
+    #[arg(long = "project", value_name = "NAME")]
+    pub(crate) projects: Vec<String>,
+    /// The worst acceptable security rating, A (best) to E
+    #[arg(long, value_name = "RATING", value_parser = parse_rating)]
+    pub(crate) min_rating: Option<SecurityRating>,
+    /// The most vulnerabilities acceptable in one report
+    #[arg(long, value_name = "N")]
+    pub(crate) max_vulnerabilities: Option<u64>,
+    /// A report type that must exist, optionally in a minimum edition: "CWE Top 25@2024"
+    #[arg(long = "require-report", value_name = "TYPE[@MIN]", value_parser = parse_required)]
+    pub(crate) require_reports: Vec<RequiredReport>,
+    /// The oldest acceptable analysis, in days
+    #[arg(long, value_name = "N")]
+    pub(crate) max_age_days: Option<u32>,
+    /// What a missing report means
+    #[arg(long, value_name = "WHAT", value_parser = ["fail", "warn", "pass"])]
+    pub(crate) on_missing: Option<String>,
+    /// Evaluate as of this day (YYYY-MM-DD, UTC; default today), e.g. to reproduce an audit
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub(crate) as_of: Option<time::Date>,
+    /// What to print on standard output
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub(crate) format: GateFormat,
+    /// Write SARIF 2.1.0 here (GitHub code scanning)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) sarif: Option<PathBuf>,
+    /// The file SARIF and Code Quality results point at (default: the policy file, or
+    /// procurize-policy.toml)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) sarif_anchor: Option<String>,
+    /// Write JUnit XML here (GitLab artifacts:reports:junit)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Write GitLab Code Quality JSON here (artifacts:reports:codequality)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) codequality: Option<PathBuf>,
+    /// Write the JSON outcome here (read by `procurize notify`)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) json: Option<PathBuf>,
+    /// Write the Markdown summary here (merge-request comments)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) markdown: Option<PathBuf>,
+    /// Report a failed gate but exit 0
+    #[arg(long)]
+    pub(crate) no_fail: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GateFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+fn parse_rating(text: &str) -> Result<SecurityRating, String> {
+    text.trim()
+        .to_ascii_uppercase()
+        .parse::<SecurityRating>()
+        .map_err(|e| e.to_string())
+}
+
+fn parse_required(text: &str) -> Result<RequiredReport, String> {
+    RequiredReport::parse(text)
+}
+
+fn parse_day(text: &str) -> Result<time::Date, String> {
+    procurize_gate::parse_date(text)
+        .ok_or_else(|| format!("`{text}` is not a date such as 2026-11-29"))
 }
 
 #[derive(Debug, Subcommand)]

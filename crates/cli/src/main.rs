@@ -7,6 +7,7 @@
 
 mod args;
 mod connect;
+mod gate;
 mod output;
 mod reports;
 mod sim;
@@ -24,7 +25,6 @@ pub(crate) enum Exit {
     /// The command did what was asked.
     Success = 0,
     /// The check failed: a gate failed, a bundle is invalid.
-    #[allow(dead_code)]
     CheckFailed = 1,
     /// Bad usage or configuration.
     Usage = 2,
@@ -88,6 +88,7 @@ fn real_main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Reports(command) => reports::run(&cli.global, command).await,
+        Command::Gate(args) => gate::run(&cli.global, *args).await,
         Command::Sim(args) => sim::run(&cli.global, args).await,
     }
 }

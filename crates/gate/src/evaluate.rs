@@ -24,7 +24,13 @@ pub fn evaluate(policy: &Policy, reports: &[Report], today: Date) -> Outcome {
 
     // Newest upload per (project, version, type); the others are superseded by it.
     type Key = (String, ProductVersion, String);
-    let key = |r: &Report| -> Key { (r.project_name.clone(), r.project_version.clone(), r.report_type.clone()) };
+    let key = |r: &Report| -> Key {
+        (
+            r.project_name.clone(),
+            r.project_version.clone(),
+            r.report_type.clone(),
+        )
+    };
     let mut current: BTreeMap<Key, &Report> = BTreeMap::new();
     let mut older: Vec<&Report> = Vec::new();
     for report in in_scope {
@@ -49,18 +55,31 @@ pub fn evaluate(policy: &Policy, reports: &[Report], today: Date) -> Outcome {
         })
         .collect();
     superseded.sort_by(|a, b| {
-        (&a.project_name, &a.report_type, &a.upload_date, a.id).cmp(&(&b.project_name, &b.report_type, &b.upload_date, b.id))
-    });
-
-    let mut outcomes: Vec<ReportOutcome> = current.values().map(|r| judge(policy, r, today)).collect();
-    outcomes.sort_by(|a, b| {
-        (&a.project_name, version_key(&a.project_version), &a.report_type, &a.report_version, a.id).cmp(&(
+        (&a.project_name, &a.report_type, &a.upload_date, a.id).cmp(&(
             &b.project_name,
-            version_key(&b.project_version),
             &b.report_type,
-            &b.report_version,
+            &b.upload_date,
             b.id,
         ))
+    });
+
+    let mut outcomes: Vec<ReportOutcome> =
+        current.values().map(|r| judge(policy, r, today)).collect();
+    outcomes.sort_by(|a, b| {
+        (
+            &a.project_name,
+            version_key(&a.project_version),
+            &a.report_type,
+            &a.report_version,
+            a.id,
+        )
+            .cmp(&(
+                &b.project_name,
+                version_key(&b.project_version),
+                &b.report_type,
+                &b.report_version,
+                b.id,
+            ))
     });
 
     let missing = missing_reports(policy, current.values().copied());
@@ -112,7 +131,12 @@ fn version_key(text: &str) -> Option<ProductVersion> {
 }
 
 pub(crate) fn date_text(date: Date) -> String {
-    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
 }
 
 fn rating_words(rating: SecurityRating) -> String {
@@ -129,36 +153,79 @@ fn judge(policy: &Policy, report: &Report, today: Date) -> ReportOutcome {
 
     let rating = report.security_rating;
     rules.push(if rating <= limits.min_rating {
-        rule(Rule::MinRating, rating_words(limits.min_rating), rating.to_string(), Status::Pass, format!("security rating {rating} meets {}", rating_words(limits.min_rating)))
+        rule(
+            Rule::MinRating,
+            rating_words(limits.min_rating),
+            rating.to_string(),
+            Status::Pass,
+            format!(
+                "security rating {rating} meets {}",
+                rating_words(limits.min_rating)
+            ),
+        )
     } else {
         rule(
             Rule::MinRating,
             rating_words(limits.min_rating),
             rating.to_string(),
             Status::Fail,
-            format!("security rating {rating} is worse than the minimum {}", limits.min_rating),
+            format!(
+                "security rating {rating} is worse than the minimum {}",
+                limits.min_rating
+            ),
         )
     });
 
     if let Some(max) = limits.max_vulnerabilities {
         let count = report.vulnerabilities_count;
         let (status, reason) = if count <= max {
-            (Status::Pass, format!("{count} vulnerabilities, at most {max} allowed"))
+            (
+                Status::Pass,
+                format!("{count} vulnerabilities, at most {max} allowed"),
+            )
         } else {
-            (Status::Fail, format!("{count} vulnerabilities, more than the {max} allowed"))
+            (
+                Status::Fail,
+                format!("{count} vulnerabilities, more than the {max} allowed"),
+            )
         };
-        rules.push(rule(Rule::MaxVulnerabilities, format!("at most {max}"), count.to_string(), status, reason));
+        rules.push(rule(
+            Rule::MaxVulnerabilities,
+            format!("at most {max}"),
+            count.to_string(),
+            status,
+            reason,
+        ));
     }
 
     if let Some(max) = limits.max_age_days {
-        let analysed = report.date.datetime().to_offset(time::UtcOffset::UTC).date();
+        let analysed = report
+            .date
+            .datetime()
+            .to_offset(time::UtcOffset::UTC)
+            .date();
         let age = (today - analysed).whole_days();
         let (status, reason) = if age <= i64::from(max) {
-            (Status::Pass, format!("analysed {age} days ago, at most {max} allowed"))
+            (
+                Status::Pass,
+                format!("analysed {age} days ago, at most {max} allowed"),
+            )
         } else {
-            (Status::Fail, format!("analysed {age} days ago ({}), older than the {max} days allowed", date_text(analysed)))
+            (
+                Status::Fail,
+                format!(
+                    "analysed {age} days ago ({}), older than the {max} days allowed",
+                    date_text(analysed)
+                ),
+            )
         };
-        rules.push(rule(Rule::MaxAgeDays, format!("at most {max} days"), format!("{age} days"), status, reason));
+        rules.push(rule(
+            Rule::MaxAgeDays,
+            format!("at most {max} days"),
+            format!("{age} days"),
+            status,
+            reason,
+        ));
     }
 
     // Waivers turn failures into warnings while they last.
@@ -170,13 +237,22 @@ fn judge(policy: &Policy, report: &Report, today: Date) -> ReportOutcome {
     for r in rules.iter_mut().filter(|r| r.status == Status::Fail) {
         if let Some(w) = waivers.iter().find(|w| w.active_on(today)) {
             r.status = Status::Warn;
-            r.reason = format!("{} (waived until {}: {})", r.reason, date_text(w.expires), w.reason);
+            r.reason = format!(
+                "{} (waived until {}: {})",
+                r.reason,
+                date_text(w.expires),
+                w.reason
+            );
             r.waiver = Some(WaiverUse {
                 reason: w.reason.clone(),
                 expires: date_text(w.expires),
             });
         } else if let Some(w) = waivers.first() {
-            r.reason = format!("{} (the waiver expired on {})", r.reason, date_text(w.expires));
+            r.reason = format!(
+                "{} (the waiver expired on {})",
+                r.reason,
+                date_text(w.expires)
+            );
         }
     }
 
@@ -196,7 +272,13 @@ fn judge(policy: &Policy, report: &Report, today: Date) -> ReportOutcome {
     }
 }
 
-fn rule(rule: Rule, expected: String, actual: String, status: Status, reason: String) -> RuleOutcome {
+fn rule(
+    rule: Rule,
+    expected: String,
+    actual: String,
+    status: Status,
+    reason: String,
+) -> RuleOutcome {
     RuleOutcome {
         rule,
         expected,
@@ -215,7 +297,10 @@ fn missing_status(on_missing: OnMissing) -> Status {
     }
 }
 
-fn missing_reports<'a>(policy: &Policy, current: impl Iterator<Item = &'a Report>) -> Vec<MissingReport> {
+fn missing_reports<'a>(
+    policy: &Policy,
+    current: impl Iterator<Item = &'a Report>,
+) -> Vec<MissingReport> {
     let status = missing_status(policy.on_missing);
     // Every (project, version) with reports, and the reports of each.
     let mut groups: BTreeMap<(String, ProductVersion), Vec<&Report>> = BTreeMap::new();
@@ -251,10 +336,16 @@ fn missing_reports<'a>(policy: &Policy, current: impl Iterator<Item = &'a Report
     }
     for ((project, version), reports) in &groups {
         for required in &policy.required_reports {
-            let of_type: Vec<&&Report> = reports.iter().filter(|r| r.report_type == required.report_type).collect();
-            let acceptable = of_type
+            let of_type: Vec<&&Report> = reports
                 .iter()
-                .any(|r| required.min_version.as_ref().is_none_or(|min| &r.report_version >= min));
+                .filter(|r| r.report_type == required.report_type)
+                .collect();
+            let acceptable = of_type.iter().any(|r| {
+                required
+                    .min_version
+                    .as_ref()
+                    .is_none_or(|min| &r.report_version >= min)
+            });
             if acceptable {
                 continue;
             }

@@ -25,7 +25,7 @@ pub use outcome::{
     ExpiredWaiver, MissingReport, Outcome, Problem, ReportOutcome, Rule, RuleOutcome, Status,
     Summary, Superseded, WaiverUse,
 };
-pub use policy::{Limits, OnMissing, Override, Policy, RequiredReport, Waiver};
+pub use policy::{Limits, OnMissing, Override, Policy, RequiredReport, Waiver, parse_date};
 
 /// What can go wrong in the gate.
 #[derive(Debug, thiserror::Error)]

@@ -270,7 +270,11 @@ impl Problem<'_> {
         match self {
             Self::Rule { report, rule } => format!(
                 "{} {} {} {}: {}",
-                report.project_name, report.project_version, report.report_type, report.report_version, rule.reason
+                report.project_name,
+                report.project_version,
+                report.report_type,
+                report.report_version,
+                rule.reason
             ),
             Self::Missing(m) => m.reason.clone(),
         }
@@ -293,7 +297,13 @@ impl Problem<'_> {
             ),
         };
         let mut hasher = Sha256::new();
-        for part in [&organization.to_string(), project, version, kind, self.rule().as_str()] {
+        for part in [
+            &organization.to_string(),
+            project,
+            version,
+            kind,
+            self.rule().as_str(),
+        ] {
             hasher.update(part.as_bytes());
             hasher.update([0u8]);
         }

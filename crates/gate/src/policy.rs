@@ -100,7 +100,11 @@ impl<'de> Deserialize<'de> for RequiredReport {
                     Some(toml::Value::String(s)) => Some(s),
                     Some(toml::Value::Integer(i)) => Some(i.to_string()),
                     Some(toml::Value::Float(f)) => Some(f.to_string()),
-                    Some(_) => return Err(serde::de::Error::custom("min_version must be a number or a string")),
+                    Some(_) => {
+                        return Err(serde::de::Error::custom(
+                            "min_version must be a number or a string",
+                        ));
+                    }
                 };
                 let min_version = min_version
                     .map(|m| ReportVersion::parse(&m).map_err(serde::de::Error::custom))
@@ -197,13 +201,19 @@ fn date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Date, D::Error> {
     let text = match value {
         toml::Value::String(s) => s,
         toml::Value::Datetime(d) => d.to_string(),
-        _ => return Err(serde::de::Error::custom("expected a date such as 2026-12-31")),
+        _ => {
+            return Err(serde::de::Error::custom(
+                "expected a date such as 2026-12-31",
+            ));
+        }
     };
-    parse_date(&text).ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a date such as 2026-12-31")))
+    parse_date(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!("`{text}` is not a date such as 2026-12-31"))
+    })
 }
 
-/// `YYYY-MM-DD`.
-pub(crate) fn parse_date(text: &str) -> Option<Date> {
+/// Parses a day written `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Option<Date> {
     let mut parts = text.trim().splitn(3, '-');
     let year: i32 = parts.next()?.parse().ok()?;
     let month: u8 = parts.next()?.parse().ok()?;
@@ -284,7 +294,10 @@ impl Policy {
                 .unwrap_or((1, 1));
             let message = e.message().trim();
             let message = match key_at(text, line) {
-                Some(key) if !message.contains(&format!("`{}`", key.rsplit('.').next().unwrap_or(&key))) => {
+                Some(key)
+                    if !message
+                        .contains(&format!("`{}`", key.rsplit('.').next().unwrap_or(&key))) =>
+                {
                     format!("`{key}`: {message}")
                 }
                 _ => message.to_owned(),
@@ -317,7 +330,10 @@ impl Policy {
         };
         for (i, o) in self.overrides.iter().enumerate() {
             if o.project.is_none() && o.report_type.is_none() {
-                return Err(error(locate("override", i), "an [[override]] needs `project`, `report_type` or both".into()));
+                return Err(error(
+                    locate("override", i),
+                    "an [[override]] needs `project`, `report_type` or both".into(),
+                ));
             }
         }
         for (i, w) in self.waivers.iter().enumerate() {
@@ -328,7 +344,10 @@ impl Policy {
                 ));
             }
             if w.reason.trim().is_empty() {
-                return Err(error(locate("waiver", i), "a [[waiver]] needs a `reason`".into()));
+                return Err(error(
+                    locate("waiver", i),
+                    "a [[waiver]] needs a `reason`".into(),
+                ));
             }
         }
         Ok(())
@@ -374,7 +393,8 @@ fn key_at(text: &str, line: usize) -> Option<String> {
     }
     let table = lines[..line - 1].iter().rev().find_map(|l| {
         let l = l.trim();
-        l.starts_with('[').then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
+        l.starts_with('[')
+            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
     });
     Some(match table {
         Some(t) => format!("{t}.{key}"),

@@ -45,19 +45,40 @@ fn rating_equal_to_the_minimum_passes_and_one_worse_fails() {
     assert_eq!(rule_status(&outcome, 1, Rule::MinRating), Status::Pass);
     assert_eq!(rule_status(&outcome, 2, Rule::MinRating), Status::Pass);
     assert_eq!(rule_status(&outcome, 3, Rule::MinRating), Status::Fail);
-    let failing = &outcome.reports.iter().find(|o| o.id == Uuid::from_u128(3)).expect("r3").rules[0];
-    assert_eq!((failing.expected.as_str(), failing.actual.as_str()), ("B or better", "C"));
+    let failing = &outcome
+        .reports
+        .iter()
+        .find(|o| o.id == Uuid::from_u128(3))
+        .expect("r3")
+        .rules[0];
+    assert_eq!(
+        (failing.expected.as_str(), failing.actual.as_str()),
+        ("B or better", "C")
+    );
     assert_eq!(outcome.summary.failed, 1);
     assert_eq!(outcome.summary.passed, 2);
 }
 
 #[test]
 fn count_equal_to_the_maximum_passes_and_one_more_fails() {
-    let list = [r(1).rating("B").count(3), r(2).rating("B").count(4).kind("OWASP Top 10")];
+    let list = [
+        r(1).rating("B").count(3),
+        r(2).rating("B").count(4).kind("OWASP Top 10"),
+    ];
     let outcome = run("min_rating = \"B\"\nmax_vulnerabilities = 3", &list);
-    assert_eq!(rule_status(&outcome, 1, Rule::MaxVulnerabilities), Status::Pass);
-    assert_eq!(rule_status(&outcome, 2, Rule::MaxVulnerabilities), Status::Fail);
-    assert!(outcome.reports[1].rules[1].reason.contains("4 vulnerabilities, more than the 3 allowed"));
+    assert_eq!(
+        rule_status(&outcome, 1, Rule::MaxVulnerabilities),
+        Status::Pass
+    );
+    assert_eq!(
+        rule_status(&outcome, 2, Rule::MaxVulnerabilities),
+        Status::Fail
+    );
+    assert!(
+        outcome.reports[1].rules[1]
+            .reason
+            .contains("4 vulnerabilities, more than the 3 allowed")
+    );
     // Without a maximum there is no such rule.
     let outcome = run("min_rating = \"B\"", &list);
     assert!(outcome.reports.iter().all(|o| o.rules.len() == 1));
@@ -80,11 +101,18 @@ fn age_equal_to_the_maximum_passes_and_one_day_more_fails() {
 
 #[test]
 fn no_report_at_all_follows_on_missing() {
-    for (on_missing, expected) in [("fail", Status::Fail), ("warn", Status::Warn), ("pass", Status::Pass)] {
+    for (on_missing, expected) in [
+        ("fail", Status::Fail),
+        ("warn", Status::Warn),
+        ("pass", Status::Pass),
+    ] {
         let outcome = run(&format!("on_missing = \"{on_missing}\""), &[]);
         assert_eq!(outcome.status, expected, "{on_missing}");
         assert_eq!(outcome.missing.len(), 1);
-        assert_eq!(outcome.missing[0].reason, "no report exists for the requested version");
+        assert_eq!(
+            outcome.missing[0].reason,
+            "no report exists for the requested version"
+        );
     }
 }
 
@@ -93,11 +121,22 @@ fn required_reports_are_checked_per_project_and_version_under_each_on_missing() 
     let list = [
         r(1),
         r(2).kind("OWASP Top 10").edition("2021"),
-        r(3).project("会計ポータル").kind("CWE Top 25").edition("2023"),
-        r(4).version("1.0.0").project("Payments API").kind("PCI DSS").edition("4.0"),
+        r(3).project("会計ポータル")
+            .kind("CWE Top 25")
+            .edition("2023"),
+        r(4).version("1.0.0")
+            .project("Payments API")
+            .kind("PCI DSS")
+            .edition("4.0"),
     ];
-    for (on_missing, expected) in [(OnMissing::Fail, Status::Fail), (OnMissing::Warn, Status::Warn), (OnMissing::Pass, Status::Pass)] {
-        let mut p = policy(r#"required_reports = ["CWE Top 25@2024", { type = "OWASP Top 10", min_version = 2021 }]"#);
+    for (on_missing, expected) in [
+        (OnMissing::Fail, Status::Fail),
+        (OnMissing::Warn, Status::Warn),
+        (OnMissing::Pass, Status::Pass),
+    ] {
+        let mut p = policy(
+            r#"required_reports = ["CWE Top 25@2024", { type = "OWASP Top 10", min_version = 2021 }]"#,
+        );
         p.on_missing = on_missing;
         let outcome = evaluate(&p, &reports(&list), today());
         let reasons: Vec<&str> = outcome.missing.iter().map(|m| m.reason.as_str()).collect();
@@ -111,7 +150,10 @@ fn required_reports_are_checked_per_project_and_version_under_each_on_missing() 
             ]
         );
         assert!(outcome.missing.iter().all(|m| m.status == expected));
-        assert_eq!(outcome.status, expected, "{on_missing:?}: every present report passes");
+        assert_eq!(
+            outcome.status, expected,
+            "{on_missing:?}: every present report passes"
+        );
     }
 }
 
@@ -137,7 +179,11 @@ fn the_newest_upload_decides_and_older_ones_are_superseded() {
     assert_eq!(outcome.status, Status::Pass);
     let ids: Vec<Uuid> = outcome.reports.iter().map(|o| o.id).collect();
     assert_eq!(ids, [Uuid::from_u128(2), Uuid::from_u128(4)]);
-    let superseded: Vec<(Uuid, Uuid)> = outcome.superseded.iter().map(|s| (s.id, s.superseded_by)).collect();
+    let superseded: Vec<(Uuid, Uuid)> = outcome
+        .superseded
+        .iter()
+        .map(|s| (s.id, s.superseded_by))
+        .collect();
     assert_eq!(superseded.len(), 2);
     assert!(superseded.iter().all(|(_, by)| *by == Uuid::from_u128(2)));
     assert_eq!(outcome.summary.superseded, 2);
@@ -147,14 +193,23 @@ fn the_newest_upload_decides_and_older_ones_are_superseded() {
     reversed.reverse();
     assert_eq!(run("", &reversed), outcome);
     // `1.0` and `1.0.0` are the same version.
-    let outcome = run("", &[r(1).rating("E"), r(2).version("1.0.0").uploaded("2026-11-22T00:00:00Z")]);
+    let outcome = run(
+        "",
+        &[
+            r(1).rating("E"),
+            r(2).version("1.0.0").uploaded("2026-11-22T00:00:00Z"),
+        ],
+    );
     assert_eq!(outcome.reports.len(), 1);
     assert_eq!(outcome.status, Status::Pass);
 }
 
 #[test]
 fn active_waivers_turn_failures_into_warnings() {
-    let list = [r(1).rating("D").count(9), r(2).rating("C").kind("OWASP Top 10")];
+    let list = [
+        r(1).rating("D").count(9),
+        r(2).rating("C").kind("OWASP Top 10"),
+    ];
     let outcome = run(
         r#"
 max_vulnerabilities = 5
@@ -173,12 +228,27 @@ expires = "2027-03-31"
         &list,
     );
     assert_eq!(outcome.status, Status::Warn);
-    assert_eq!(rule_status(&outcome, 1, Rule::MinRating), Status::Warn, "expires today: still active");
-    assert_eq!(rule_status(&outcome, 1, Rule::MaxVulnerabilities), Status::Warn);
+    assert_eq!(
+        rule_status(&outcome, 1, Rule::MinRating),
+        Status::Warn,
+        "expires today: still active"
+    );
+    assert_eq!(
+        rule_status(&outcome, 1, Rule::MaxVulnerabilities),
+        Status::Warn
+    );
     assert_eq!(rule_status(&outcome, 2, Rule::MinRating), Status::Warn);
     let rule = &outcome.reports[0].rules[0];
-    assert_eq!(rule.waiver.as_ref().map(|w| w.expires.as_str()), Some("2026-11-29"));
-    assert!(rule.reason.ends_with("(waived until 2026-11-29: fix scheduled for 1.0.1)"), "{}", rule.reason);
+    assert_eq!(
+        rule.waiver.as_ref().map(|w| w.expires.as_str()),
+        Some("2026-11-29")
+    );
+    assert!(
+        rule.reason
+            .ends_with("(waived until 2026-11-29: fix scheduled for 1.0.1)"),
+        "{}",
+        rule.reason
+    );
     assert!(outcome.expired_waivers.is_empty());
 }
 
@@ -195,10 +265,17 @@ expires = 2026-11-28
     );
     assert_eq!(outcome.status, Status::Fail);
     assert!(outcome.reports[0].rules[0].waiver.is_none());
-    assert!(outcome.reports[0].rules[0].reason.ends_with("(the waiver expired on 2026-11-28)"));
+    assert!(
+        outcome.reports[0].rules[0]
+            .reason
+            .ends_with("(the waiver expired on 2026-11-28)")
+    );
     assert_eq!(outcome.expired_waivers.len(), 1);
     assert_eq!(outcome.expired_waivers[0].expired, "2026-11-28");
-    assert_eq!(outcome.expired_waivers[0].subject, "report 00000000-0000-0000-0000-000000000001");
+    assert_eq!(
+        outcome.expired_waivers[0].subject,
+        "report 00000000-0000-0000-0000-000000000001"
+    );
 }
 
 #[test]
@@ -224,11 +301,20 @@ min_rating = "B"
 "#,
     );
     let limits = p.limits("Test product", "CWE Top 25");
-    assert_eq!((limits.min_rating, limits.max_vulnerabilities), (SecurityRating::A, Some(0)));
+    assert_eq!(
+        (limits.min_rating, limits.max_vulnerabilities),
+        (SecurityRating::A, Some(0))
+    );
     let limits = p.limits("Test product", "PCI DSS");
-    assert_eq!((limits.min_rating, limits.max_vulnerabilities), (SecurityRating::C, Some(10)));
+    assert_eq!(
+        (limits.min_rating, limits.max_vulnerabilities),
+        (SecurityRating::C, Some(10))
+    );
     let limits = p.limits("Legacy", "CWE Top 25");
-    assert_eq!((limits.min_rating, limits.max_vulnerabilities), (SecurityRating::D, Some(0)));
+    assert_eq!(
+        (limits.min_rating, limits.max_vulnerabilities),
+        (SecurityRating::D, Some(0))
+    );
     let limits = p.limits("Legacy", "PCI DSS");
     assert_eq!(
         (limits.min_rating, limits.max_vulnerabilities),
@@ -237,11 +323,20 @@ min_rating = "B"
     );
     let outcome = evaluate(
         &p,
-        &reports(&[r(1).project("Legacy").kind("PCI DSS").rating("B").count(10), r(2).project("Legacy").kind("PCI DSS").rating("C").version("2.0")]),
+        &reports(&[
+            r(1).project("Legacy").kind("PCI DSS").rating("B").count(10),
+            r(2).project("Legacy")
+                .kind("PCI DSS")
+                .rating("C")
+                .version("2.0"),
+        ]),
         today(),
     );
     assert_eq!(rule_status(&outcome, 1, Rule::MinRating), Status::Pass);
-    assert_eq!(rule_status(&outcome, 1, Rule::MaxVulnerabilities), Status::Pass);
+    assert_eq!(
+        rule_status(&outcome, 1, Rule::MaxVulnerabilities),
+        Status::Pass
+    );
     assert_eq!(rule_status(&outcome, 2, Rule::MinRating), Status::Fail);
 }
 
@@ -258,7 +353,13 @@ fn order_is_deterministic() {
     let order: Vec<(String, String, String)> = outcome
         .reports
         .iter()
-        .map(|o| (o.project_name.clone(), o.project_version.clone(), o.report_type.clone()))
+        .map(|o| {
+            (
+                o.project_name.clone(),
+                o.project_version.clone(),
+                o.report_type.clone(),
+            )
+        })
         .collect();
     assert_eq!(
         order,
@@ -275,29 +376,72 @@ fn order_is_deterministic() {
 #[test]
 fn policy_files_are_strict_and_errors_name_file_line_and_key() {
     let cases = [
-        ("min_rating = \"A\"\nmax_vulnerabilites = 3\n", 2, "unknown field `max_vulnerabilites`"),
+        (
+            "min_rating = \"A\"\nmax_vulnerabilites = 3\n",
+            2,
+            "unknown field `max_vulnerabilites`",
+        ),
         ("min_rating = \"F\"\n", 1, "unknown security rating `F`"),
         ("\n\non_missing = \"maybe\"\n", 3, "maybe"),
         ("max_vulnerabilities = -1\n", 1, "max_vulnerabilities"),
-        ("required_reports = [\"@2024\"]\n", 1, "names no report type"),
-        ("[[override]]\nmin_rating = \"B\"\n", 1, "needs `project`, `report_type` or both"),
-        ("[[waiver]]\nproject = \"P\"\nreason = \"r\"\nexpires = 2027-01-01\n", 1, "needs `report`, or both `project` and `report_type`"),
-        ("[[waiver]]\nreport = \"00000000-0000-0000-0000-000000000001\"\nreason = \"r\"\nexpires = \"next week\"\n", 4, "`next week` is not a date"),
-        ("[[waiver]]\nreport = \"00000000-0000-0000-0000-000000000001\"\nexpires = 2027-01-01\n", 1, "missing field `reason`"),
-        ("[[override]]\nproject = \"P\"\ncolour = \"red\"\n", 3, "unknown field `colour`"),
+        (
+            "required_reports = [\"@2024\"]\n",
+            1,
+            "names no report type",
+        ),
+        (
+            "[[override]]\nmin_rating = \"B\"\n",
+            1,
+            "needs `project`, `report_type` or both",
+        ),
+        (
+            "[[waiver]]\nproject = \"P\"\nreason = \"r\"\nexpires = 2027-01-01\n",
+            1,
+            "needs `report`, or both `project` and `report_type`",
+        ),
+        (
+            "[[waiver]]\nreport = \"00000000-0000-0000-0000-000000000001\"\nreason = \"r\"\nexpires = \"next week\"\n",
+            4,
+            "`next week` is not a date",
+        ),
+        (
+            "[[waiver]]\nreport = \"00000000-0000-0000-0000-000000000001\"\nexpires = 2027-01-01\n",
+            1,
+            "missing field `reason`",
+        ),
+        (
+            "[[override]]\nproject = \"P\"\ncolour = \"red\"\n",
+            3,
+            "unknown field `colour`",
+        ),
     ];
     for (text, line, needle) in cases {
-        let err = Policy::from_toml(text, "gate.toml").expect_err(text).to_string();
-        assert!(err.starts_with(&format!("gate.toml:{line}:")), "{text:?} → {err}");
+        let err = Policy::from_toml(text, "gate.toml")
+            .expect_err(text)
+            .to_string();
+        assert!(
+            err.starts_with(&format!("gate.toml:{line}:")),
+            "{text:?} → {err}"
+        );
         assert!(err.contains(needle), "{text:?} → {err}");
     }
 }
 
 #[test]
 fn required_reports_take_every_documented_form() {
-    let p = policy(r#"required_reports = ["CWE Top 25", "CWE Top 25@2024", { type = "PCI DSS", min_version = "4.0" }, { type = "OWASP Top 10", min_version = 2021 }]"#);
+    let p = policy(
+        r#"required_reports = ["CWE Top 25", "CWE Top 25@2024", { type = "PCI DSS", min_version = "4.0" }, { type = "OWASP Top 10", min_version = 2021 }]"#,
+    );
     let shown: Vec<String> = p.required_reports.iter().map(ToString::to_string).collect();
-    assert_eq!(shown, ["CWE Top 25", "CWE Top 25 ≥ 2024", "PCI DSS ≥ 4.0", "OWASP Top 10 ≥ 2021"]);
+    assert_eq!(
+        shown,
+        [
+            "CWE Top 25",
+            "CWE Top 25 ≥ 2024",
+            "PCI DSS ≥ 4.0",
+            "OWASP Top 10 ≥ 2021"
+        ]
+    );
 }
 
 #[test]

@@ -37,7 +37,8 @@ pub fn codequality(context: &Context, outcome: &Outcome) -> String {
             })
         })
         .collect();
-    let mut text = serde_json::to_string_pretty(&issues).unwrap_or_else(|e| unreachable!("plain data always serializes: {e}"));
+    let mut text = serde_json::to_string_pretty(&issues)
+        .unwrap_or_else(|e| unreachable!("plain data always serializes: {e}"));
     text.push('\n');
     text
 }

@@ -5,7 +5,9 @@ use crate::{Outcome, Status};
 
 /// Escapes a workflow command's message, as GitHub's runner expects.
 pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property value (also `:` and `,`).
@@ -19,7 +21,11 @@ pub fn annotations(outcome: &Outcome) -> Vec<String> {
         .problems()
         .iter()
         .map(|problem| {
-            let command = if problem.status() == Status::Fail { "error" } else { "warning" };
+            let command = if problem.status() == Status::Fail {
+                "error"
+            } else {
+                "warning"
+            };
             let title = format!("Procurize gate: {}", problem.rule());
             format!(
                 "::{command} title={}::{}",

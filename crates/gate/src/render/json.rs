@@ -69,7 +69,8 @@ pub fn json(context: &Context, outcome: &Outcome) -> String {
         evaluated_on: context.date(),
         outcome: outcome.clone(),
     };
-    let mut text = serde_json::to_string_pretty(&document).unwrap_or_else(|e| unreachable!("plain data always serializes: {e}"));
+    let mut text = serde_json::to_string_pretty(&document)
+        .unwrap_or_else(|e| unreachable!("plain data always serializes: {e}"));
     text.push('\n');
     text
 }

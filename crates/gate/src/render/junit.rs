@@ -41,7 +41,10 @@ pub fn junit(context: &Context, outcome: &Outcome) -> String {
                     xml(detail)
                 ));
             }
-            Status::Warn => cases.push_str(&format!("      <system-out>warning: {}</system-out>\n", xml(message))),
+            Status::Warn => cases.push_str(&format!(
+                "      <system-out>warning: {}</system-out>\n",
+                xml(message)
+            )),
             Status::Pass => {}
         }
         cases.push_str("    </testcase>\n");
@@ -63,7 +66,10 @@ pub fn junit(context: &Context, outcome: &Outcome) -> String {
             (Some(p), None) => p.clone(),
             _ => context.filter.to_string(),
         };
-        let name = format!("required report: {}", m.report_type.as_deref().unwrap_or("any report"));
+        let name = format!(
+            "required report: {}",
+            m.report_type.as_deref().unwrap_or("any report")
+        );
         case(&classname, &name, m.status, &m.reason, &m.reason);
     }
     let suite = xml(&format!("procurize gate: {}", context.filter));

@@ -160,7 +160,8 @@ pub fn sarif(context: &Context, outcome: &Outcome) -> String {
             },
         }],
     });
-    let mut text = serde_json::to_string_pretty(&document).unwrap_or_else(|e| unreachable!("plain data always serializes: {e}"));
+    let mut text = serde_json::to_string_pretty(&document)
+        .unwrap_or_else(|e| unreachable!("plain data always serializes: {e}"));
     text.push('\n');
     text
 }

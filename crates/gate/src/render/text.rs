@@ -26,7 +26,11 @@ pub fn text(context: &Context, outcome: &Outcome) -> String {
             r.report_version,
             r.security_rating,
             r.vulnerabilities_count,
-            if r.vulnerabilities_count == 1 { "y" } else { "ies" },
+            if r.vulnerabilities_count == 1 {
+                "y"
+            } else {
+                "ies"
+            },
             why
         ));
     }
