@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs `procurize gate` with the action's inputs, which arrive as INPUT_* environment variables
+# (never interpolated into shell text).
+set -euo pipefail
+
+args=()
+add() { # add FLAG VALUE: only when VALUE is not empty
+  if [ -n "$2" ]; then args+=("$1" "$2"); fi
+}
+add --org "${INPUT_ORG:-}"
+add --base-url "${INPUT_BASE_URL:-}"
+args+=(gate)
+add --version "${INPUT_VERSION:-}"
+add --min-version "${INPUT_MIN_VERSION:-}"
+add --max-version "${INPUT_MAX_VERSION:-}"
+add --policy "${INPUT_POLICY:-}"
+add --min-rating "${INPUT_MIN_RATING:-}"
+add --max-vulnerabilities "${INPUT_MAX_VULNERABILITIES:-}"
+while IFS= read -r line || [ -n "$line" ]; do
+  line="${line%$'\r'}"
+  if [ -n "${line// /}" ]; then args+=(--require-report "$line"); fi
+done <<< "${INPUT_REQUIRED_REPORTS:-}"
+add --on-missing "${INPUT_ON_MISSING:-}"
+add --sarif "${INPUT_SARIF_FILE:-}"
+add --junit "${INPUT_JUNIT_FILE:-}"
+case "${INPUT_NO_FAIL:-false}" in
+  true | True | TRUE | 1 | yes) args+=(--no-fail) ;;
+  false | False | FALSE | 0 | no | "") ;;
+  *)
+    echo "::error::no-fail must be true or false, not ${INPUT_NO_FAIL}"
+    exit 2
+    ;;
+esac
+
+exec "${PROCURIZE:-procurize}" "${args[@]}"

@@ -1,0 +1,249 @@
+//! The pipeline plugins' scripts, run for real: the quality-gate action's `gate.sh` against the
+//! simulator, and the setup action's `install.sh` against a release mirror on 127.0.0.1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{binary, stderr, stdout};
+use procurize_sim::{SAMPLE_ORGANIZATION, Simulator};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn gate_sh(sim: &Simulator, inputs: &[(&str, &str)]) -> Command {
+    let mut command = Command::new("bash");
+    command
+        .arg(root().join("plugins/quality-gate/gate.sh"))
+        .env("PROCURIZE", binary())
+        .env("INPUT_ORG", SAMPLE_ORGANIZATION)
+        .env("INPUT_BASE_URL", sim.base_url())
+        .env_remove("GITHUB_ACTIONS");
+    for (name, value) in inputs {
+        command.env(name, value);
+    }
+    command
+}
+
+async fn output(mut command: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().expect("run"))
+        .await
+        .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_maps_every_input_to_a_flag() {
+    let sim = Simulator::start_sample().await.expect("sim");
+    let dir = tempfile::tempdir().expect("dir");
+    let junit = dir.path().join("gate.xml");
+    let sarif = dir.path().join("gate.sarif");
+    let out = output(gate_sh(
+        &sim,
+        &[
+            ("INPUT_VERSION", "refs/tags/v2.1.0"),
+            ("INPUT_MIN_RATING", "D"),
+            ("INPUT_MAX_VULNERABILITIES", "7"),
+            ("INPUT_REQUIRED_REPORTS", "PCI DSS@4.0\r\n  \nOWASP Top 10"),
+            ("INPUT_ON_MISSING", "fail"),
+            ("INPUT_SARIF_FILE", sarif.to_str().expect("utf-8")),
+            ("INPUT_JUNIT_FILE", junit.to_str().expect("utf-8")),
+            ("INPUT_NO_FAIL", "false"),
+        ],
+    ))
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(sarif.exists() && junit.exists());
+    let query = &sim.requests()[0].query;
+    assert!(query.ends_with("&version=v2.1.0"), "{query}");
+
+    // A failing gate fails the step, unless no-fail is true.
+    let out = output(gate_sh(&sim, &[("INPUT_VERSION", "2.0.0-rc.1")])).await;
+    assert_eq!(out.status.code(), Some(1));
+    let out = output(gate_sh(
+        &sim,
+        &[("INPUT_VERSION", "2.0.0-rc.1"), ("INPUT_NO_FAIL", "true")],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    let out = output(gate_sh(
+        &sim,
+        &[("INPUT_VERSION", "1.0"), ("INPUT_NO_FAIL", "sometimes")],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains("::error::no-fail must be true or false"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_are_never_run_as_shell_text() {
+    let sim = Simulator::start_sample().await.expect("sim");
+    let dir = tempfile::tempdir().expect("dir");
+    let marker = dir.path().join("pwned");
+    let hostile = format!(
+        "1.0\"; touch {}; echo \"$(touch {})",
+        marker.display(),
+        marker.display()
+    );
+    let out = output(gate_sh(
+        &sim,
+        &[
+            ("INPUT_VERSION", &hostile),
+            ("INPUT_REQUIRED_REPORTS", &hostile),
+        ],
+    ))
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "rejected as a version, not executed"
+    );
+    assert!(!marker.exists());
+}
+
+fn install_sh(version: &str, install_dir: &Path) -> Command {
+    let mut command = Command::new("bash");
+    command
+        .arg(root().join("plugins/setup/install.sh"))
+        .env("PROCURIZE_VERSION", version)
+        .env("PROCURIZE_INSTALL_DIR", install_dir)
+        .env_remove("GITHUB_PATH");
+    command
+}
+
+#[test]
+fn setup_uses_the_installed_binary_when_asked() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = format!(
+        "{}:{}",
+        binary().parent().expect("dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = install_sh("installed", dir.path())
+        .env("PATH", path)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().last(),
+        Some(binary().to_str().expect("utf-8"))
+    );
+}
+
+/// Serves `files` under `/<version>/` on 127.0.0.1, as a release mirror.
+async fn mirror(files: Vec<(String, Vec<u8>)>) -> String {
+    let files = std::sync::Arc::new(files);
+    let app = axum::Router::new().route(
+        "/{version}/{file}",
+        axum::routing::get(
+            move |axum::extract::Path((_, file)): axum::extract::Path<(String, String)>| {
+                let files = files.clone();
+                async move {
+                    match files.iter().find(|(name, _)| *name == file) {
+                        Some((_, bytes)) => (axum::http::StatusCode::OK, bytes.clone()),
+                        None => (axum::http::StatusCode::NOT_FOUND, Vec::new()),
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+fn release_archive(dir: &Path) -> (String, Vec<u8>) {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x86_64",
+        "aarch64" => "aarch64",
+        other => panic!("no release target for {other}"),
+    };
+    let name = format!("procurize-{arch}-unknown-linux-musl");
+    std::fs::create_dir_all(dir.join(&name)).expect("dir");
+    std::fs::copy(binary(), dir.join(&name).join("procurize")).expect("copy");
+    let status = Command::new("tar")
+        .args(["-czf", &format!("{name}.tar.gz"), &name])
+        .current_dir(dir)
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    let archive = format!("{name}.tar.gz");
+    let bytes = std::fs::read(dir.join(&archive)).expect("read");
+    (archive, bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_downloads_verifies_and_installs_a_release() {
+    if std::env::consts::OS != "linux" {
+        return;
+    }
+    let work = tempfile::tempdir().expect("dir");
+    let (archive, bytes) = release_archive(work.path());
+    let digest = {
+        use sha2::Digest;
+        hex_string(&sha2::Sha256::digest(&bytes))
+    };
+    let good = mirror(vec![
+        (archive.clone(), bytes.clone()),
+        (
+            format!("{archive}.sha256"),
+            format!("{digest}  {archive}\n").into_bytes(),
+        ),
+    ])
+    .await;
+    let install = tempfile::tempdir().expect("dir");
+    let mut command = install_sh("0.1.0", install.path());
+    command.env("PROCURIZE_DOWNLOAD_URL", &good);
+    let out = output(command).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let installed = install.path().join("procurize");
+    assert_eq!(
+        stdout(&out).lines().last(),
+        Some(installed.to_str().expect("utf-8"))
+    );
+    assert!(
+        stderr(&out).contains(&format!("verified {archive} (sha256 {digest})")),
+        "{}",
+        stderr(&out)
+    );
+    let version = Command::new(&installed)
+        .arg("--version")
+        .output()
+        .expect("run");
+    assert!(stdout(&version).starts_with("procurize "));
+
+    // A checksum that does not match stops the installation.
+    let bad = mirror(vec![
+        (archive.clone(), bytes),
+        (
+            format!("{archive}.sha256"),
+            format!("{}  {archive}\n", "0".repeat(64)).into_bytes(),
+        ),
+    ])
+    .await;
+    let install = tempfile::tempdir().expect("dir");
+    let mut command = install_sh("0.1.0", install.path());
+    command.env("PROCURIZE_DOWNLOAD_URL", &bad);
+    let out = output(command).await;
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("checksum mismatch"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!install.path().join("procurize").exists());
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
