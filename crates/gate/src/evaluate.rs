@@ -1,13 +1,14 @@
 //! Evaluating a policy over a version's reports. Pure: no I/O, the date is an input.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::cmp::Ordering;
 
-use procurize_core::{ProductVersion, Report, SecurityRating};
+use procurize_core::{Report, SecurityRating};
 use time::Date;
 
 use crate::outcome::{
-    ExpiredWaiver, MissingReport, Outcome, ReportOutcome, Rule, RuleOutcome, Status, Summary,
-    Superseded, WaiverUse,
+    ExpiredWaiver, MissingReport, Outcome, Quantity, ReportOutcome, Rule, RuleOutcome, Status,
+    Summary, Superseded, Text, WaiverUse,
 };
 use crate::policy::{OnMissing, Policy};
 
@@ -15,74 +16,34 @@ use crate::policy::{OnMissing, Policy};
 ///
 /// When several reports share project, type and product version, the newest `uploadDate`
 /// decides and the older ones are listed as superseded. Everything is ordered
-/// deterministically, whatever order the reports came in.
-pub fn evaluate(policy: &Policy, reports: &[Report], today: Date) -> Outcome {
-    let in_scope: Vec<&Report> = reports
-        .iter()
-        .filter(|r| policy.projects.is_empty() || policy.projects.contains(&r.project_name))
-        .collect();
-
-    // Newest upload per (project, version, type); the others are superseded by it.
-    type Key = (String, ProductVersion, String);
-    let key = |r: &Report| -> Key {
-        (
-            r.project_name.clone(),
-            r.project_version.clone(),
-            r.report_type.clone(),
-        )
-    };
-    let mut current: BTreeMap<Key, &Report> = BTreeMap::new();
-    let mut older: Vec<&Report> = Vec::new();
+/// deterministically (project, version by SemVer precedence, type), whatever order the reports
+/// came in. The reports move into the outcome: nothing is copied.
+pub fn evaluate(policy: &Policy, reports: Vec<Report>, today: Date) -> Outcome {
+    let mut in_scope = reports;
+    if !policy.projects.is_empty() {
+        in_scope.retain(|r| policy.projects.contains(&r.project_name));
+    }
+    // Group order, and within a group the newest upload first (the larger ID on a tie).
+    in_scope.sort_unstable_by(|a, b| {
+        same_group(a, b).then_with(|| (&b.upload_date, b.id).cmp(&(&a.upload_date, a.id)))
+    });
+    let mut current: Vec<Report> = Vec::with_capacity(in_scope.len());
+    let mut superseded: Vec<Superseded> = Vec::new();
     for report in in_scope {
-        match current.insert(key(report), report) {
-            Some(previous) if newer(previous, report) => {
-                older.push(report);
-                current.insert(key(report), previous);
-            }
-            Some(previous) => older.push(previous),
-            None => {}
+        match current.last() {
+            Some(decider) if same_group(decider, &report).is_eq() => superseded.push(Superseded {
+                superseded_by: decider.id,
+                report,
+            }),
+            _ => current.push(report),
         }
     }
-    let mut superseded: Vec<Superseded> = older
+
+    let missing = missing_reports(policy, &current);
+    let outcomes: Vec<ReportOutcome> = current
         .into_iter()
-        .map(|r| Superseded {
-            id: r.id,
-            superseded_by: current[&key(r)].id,
-            project_name: r.project_name.clone(),
-            project_version: r.project_version.to_string(),
-            report_type: r.report_type.clone(),
-            upload_date: r.upload_date.to_string(),
-        })
+        .map(|r| judge(policy, r, today))
         .collect();
-    superseded.sort_by(|a, b| {
-        (&a.project_name, &a.report_type, &a.upload_date, a.id).cmp(&(
-            &b.project_name,
-            &b.report_type,
-            &b.upload_date,
-            b.id,
-        ))
-    });
-
-    let mut outcomes: Vec<ReportOutcome> =
-        current.values().map(|r| judge(policy, r, today)).collect();
-    outcomes.sort_by(|a, b| {
-        (
-            &a.project_name,
-            version_key(&a.project_version),
-            &a.report_type,
-            &a.report_version,
-            a.id,
-        )
-            .cmp(&(
-                &b.project_name,
-                version_key(&b.project_version),
-                &b.report_type,
-                &b.report_version,
-                b.id,
-            ))
-    });
-
-    let missing = missing_reports(policy, current.values().copied());
 
     let expired_waivers = policy
         .waivers
@@ -120,14 +81,13 @@ pub fn evaluate(policy: &Policy, reports: &[Report], today: Date) -> Outcome {
     }
 }
 
-/// Whether `kept` stays over `other`: a later upload, or on a tie the larger ID (so the choice
-/// does not depend on the order reports came in).
-fn newer(kept: &Report, other: &Report) -> bool {
-    (&kept.upload_date, kept.id) > (&other.upload_date, other.id)
-}
-
-fn version_key(text: &str) -> Option<ProductVersion> {
-    ProductVersion::parse(text).ok()
+/// Orders reports by project, product version (precedence: `1.0` and `1.0.0` are one version)
+/// and report type; `Equal` means they compete and only the newest upload counts.
+fn same_group(a: &Report, b: &Report) -> Ordering {
+    a.project_name
+        .cmp(&b.project_name)
+        .then_with(|| a.project_version.cmp(&b.project_version))
+        .then_with(|| a.report_type.cmp(&b.report_type))
 }
 
 pub(crate) fn date_text(date: Date) -> String {
@@ -139,60 +99,63 @@ pub(crate) fn date_text(date: Date) -> String {
     )
 }
 
-fn rating_words(rating: SecurityRating) -> String {
-    if rating == SecurityRating::A {
-        "A".to_owned()
-    } else {
-        format!("{rating} or better")
+/// The reason a rating fails, without building a string for each of thousands of reports.
+fn worse_rating(actual: SecurityRating, minimum: SecurityRating) -> &'static str {
+    use SecurityRating::{A, B, C, D, E};
+    match (actual, minimum) {
+        (B, A) => "security rating B is worse than the minimum A",
+        (C, A) => "security rating C is worse than the minimum A",
+        (C, B) => "security rating C is worse than the minimum B",
+        (D, A) => "security rating D is worse than the minimum A",
+        (D, B) => "security rating D is worse than the minimum B",
+        (D, C) => "security rating D is worse than the minimum C",
+        (E, A) => "security rating E is worse than the minimum A",
+        (E, B) => "security rating E is worse than the minimum B",
+        (E, C) => "security rating E is worse than the minimum C",
+        (E, D) => "security rating E is worse than the minimum D",
+        _ => "security rating meets the minimum",
     }
 }
 
-fn judge(policy: &Policy, report: &Report, today: Date) -> ReportOutcome {
+const MEETS: Text = Cow::Borrowed("meets the policy");
+
+fn judge(policy: &Policy, report: Report, today: Date) -> ReportOutcome {
     let limits = policy.limits(&report.project_name, &report.report_type);
     let mut rules = Vec::with_capacity(3);
 
     let rating = report.security_rating;
-    rules.push(if rating <= limits.min_rating {
-        rule(
-            Rule::MinRating,
-            rating_words(limits.min_rating),
-            rating.to_string(),
-            Status::Pass,
-            format!(
-                "security rating {rating} meets {}",
-                rating_words(limits.min_rating)
-            ),
-        )
+    let (status, reason) = if rating <= limits.min_rating {
+        (Status::Pass, MEETS)
     } else {
-        rule(
-            Rule::MinRating,
-            rating_words(limits.min_rating),
-            rating.to_string(),
+        (
             Status::Fail,
-            format!(
-                "security rating {rating} is worse than the minimum {}",
-                limits.min_rating
-            ),
+            Cow::Borrowed(worse_rating(rating, limits.min_rating)),
         )
-    });
+    };
+    rules.push(rule(
+        Rule::MinRating,
+        Quantity::RatingOrBetter(limits.min_rating),
+        Quantity::Rating(rating),
+        status,
+        reason,
+    ));
 
     if let Some(max) = limits.max_vulnerabilities {
         let count = report.vulnerabilities_count;
         let (status, reason) = if count <= max {
-            (
-                Status::Pass,
-                format!("{count} vulnerabilities, at most {max} allowed"),
-            )
+            (Status::Pass, MEETS)
         } else {
             (
                 Status::Fail,
-                format!("{count} vulnerabilities, more than the {max} allowed"),
+                Cow::Owned(format!(
+                    "{count} vulnerabilities, more than the {max} allowed"
+                )),
             )
         };
         rules.push(rule(
             Rule::MaxVulnerabilities,
-            format!("at most {max}"),
-            count.to_string(),
+            Quantity::AtMost(max),
+            Quantity::Count(count),
             status,
             reason,
         ));
@@ -206,67 +169,59 @@ fn judge(policy: &Policy, report: &Report, today: Date) -> ReportOutcome {
             .date();
         let age = (today - analysed).whole_days();
         let (status, reason) = if age <= i64::from(max) {
-            (
-                Status::Pass,
-                format!("analysed {age} days ago, at most {max} allowed"),
-            )
+            (Status::Pass, MEETS)
         } else {
             (
                 Status::Fail,
-                format!(
+                Cow::Owned(format!(
                     "analysed {age} days ago ({}), older than the {max} days allowed",
                     date_text(analysed)
-                ),
+                )),
             )
         };
         rules.push(rule(
             Rule::MaxAgeDays,
-            format!("at most {max} days"),
-            format!("{age} days"),
+            Quantity::AtMostDays(i64::from(max)),
+            Quantity::Days(age),
             status,
             reason,
         ));
     }
 
     // Waivers turn failures into warnings while they last.
-    let waivers: Vec<_> = policy
-        .waivers
-        .iter()
-        .filter(|w| w.covers(&report.id, &report.project_name, &report.report_type))
-        .collect();
-    for r in rules.iter_mut().filter(|r| r.status == Status::Fail) {
-        if let Some(w) = waivers.iter().find(|w| w.active_on(today)) {
-            r.status = Status::Warn;
-            r.reason = format!(
-                "{} (waived until {}: {})",
-                r.reason,
-                date_text(w.expires),
-                w.reason
-            );
-            r.waiver = Some(WaiverUse {
-                reason: w.reason.clone(),
-                expires: date_text(w.expires),
-            });
-        } else if let Some(w) = waivers.first() {
-            r.reason = format!(
-                "{} (the waiver expired on {})",
-                r.reason,
-                date_text(w.expires)
-            );
+    if rules.iter().any(|r| r.status == Status::Fail) {
+        let mut waivers = policy
+            .waivers
+            .iter()
+            .filter(|w| w.covers(&report.id, &report.project_name, &report.report_type));
+        let first = waivers.clone().next();
+        let active = waivers.find(|w| w.active_on(today));
+        for r in rules.iter_mut().filter(|r| r.status == Status::Fail) {
+            if let Some(w) = active {
+                r.status = Status::Warn;
+                r.reason = Cow::Owned(format!(
+                    "{} (waived until {}: {})",
+                    r.reason,
+                    date_text(w.expires),
+                    w.reason
+                ));
+                r.waiver = Some(WaiverUse {
+                    reason: w.reason.clone(),
+                    expires: date_text(w.expires),
+                });
+            } else if let Some(w) = first {
+                r.reason = Cow::Owned(format!(
+                    "{} (the waiver expired on {})",
+                    r.reason,
+                    date_text(w.expires)
+                ));
+            }
         }
     }
 
     let status = rules.iter().map(|r| r.status).max().unwrap_or(Status::Pass);
     ReportOutcome {
-        id: report.id,
-        project_name: report.project_name.clone(),
-        project_version: report.project_version.to_string(),
-        report_type: report.report_type.clone(),
-        report_version: report.report_version.to_string(),
-        security_rating: report.security_rating,
-        vulnerabilities_count: report.vulnerabilities_count,
-        date: report.date.to_string(),
-        upload_date: report.upload_date.to_string(),
+        report,
         status,
         rules,
     }
@@ -274,10 +229,10 @@ fn judge(policy: &Policy, report: &Report, today: Date) -> ReportOutcome {
 
 fn rule(
     rule: Rule,
-    expected: String,
-    actual: String,
+    expected: Quantity,
+    actual: Quantity,
     status: Status,
-    reason: String,
+    reason: Text,
 ) -> RuleOutcome {
     RuleOutcome {
         rule,
@@ -297,21 +252,12 @@ fn missing_status(on_missing: OnMissing) -> Status {
     }
 }
 
-fn missing_reports<'a>(
-    policy: &Policy,
-    current: impl Iterator<Item = &'a Report>,
-) -> Vec<MissingReport> {
+/// Required reports absent from `current` (sorted by project and version, one report per
+/// project, version and type).
+fn missing_reports(policy: &Policy, current: &[Report]) -> Vec<MissingReport> {
     let status = missing_status(policy.on_missing);
-    // Every (project, version) with reports, and the reports of each.
-    let mut groups: BTreeMap<(String, ProductVersion), Vec<&Report>> = BTreeMap::new();
-    for report in current {
-        groups
-            .entry((report.project_name.clone(), report.project_version.clone()))
-            .or_default()
-            .push(report);
-    }
     let mut missing = Vec::new();
-    if groups.is_empty() && policy.projects.is_empty() {
+    if current.is_empty() && policy.projects.is_empty() {
         missing.push(MissingReport {
             project_name: None,
             project_version: None,
@@ -323,7 +269,7 @@ fn missing_reports<'a>(
         return missing;
     }
     for project in &policy.projects {
-        if !groups.keys().any(|(p, _)| p == project) {
+        if !current.iter().any(|r| &r.project_name == project) {
             missing.push(MissingReport {
                 project_name: Some(project.clone()),
                 project_version: None,
@@ -334,13 +280,17 @@ fn missing_reports<'a>(
             });
         }
     }
-    for ((project, version), reports) in &groups {
+    if policy.required_reports.is_empty() {
+        return missing;
+    }
+    let same_version = |a: &Report, b: &Report| {
+        a.project_name == b.project_name && a.project_version == b.project_version
+    };
+    for group in current.chunk_by(|a, b| same_version(a, b)) {
+        let (project, version) = (&group[0].project_name, &group[0].project_version);
         for required in &policy.required_reports {
-            let of_type: Vec<&&Report> = reports
-                .iter()
-                .filter(|r| r.report_type == required.report_type)
-                .collect();
-            let acceptable = of_type.iter().any(|r| {
+            let found = group.iter().find(|r| r.report_type == required.report_type);
+            let acceptable = found.is_some_and(|r| {
                 required
                     .min_version
                     .as_ref()
@@ -349,7 +299,7 @@ fn missing_reports<'a>(
             if acceptable {
                 continue;
             }
-            let reason = match (&required.min_version, of_type.first()) {
+            let reason = match (&required.min_version, found) {
                 (Some(min), Some(found)) => format!(
                     "{project} {version}: {} {} is too old; {min} or later is required",
                     required.report_type, found.report_version
@@ -367,4 +317,21 @@ fn missing_reports<'a>(
         }
     }
     missing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_static_rating_reasons_say_what_the_format_would() {
+        for actual in SecurityRating::ALL {
+            for minimum in SecurityRating::ALL.into_iter().filter(|m| actual > *m) {
+                assert_eq!(
+                    worse_rating(actual, minimum),
+                    format!("security rating {actual} is worse than the minimum {minimum}")
+                );
+            }
+        }
+    }
 }

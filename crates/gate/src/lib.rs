@@ -10,7 +10,7 @@
 //! ```
 //! use procurize_gate::{Policy, Status, evaluate};
 //! let policy = Policy::from_toml("min_rating = \"B\"\nmax_vulnerabilities = 5", "policy.toml")?;
-//! let outcome = evaluate(&policy, &[], time::Date::from_calendar_date(2026, time::Month::November, 29).unwrap());
+//! let outcome = evaluate(&policy, vec![], time::Date::from_calendar_date(2026, time::Month::November, 29).unwrap());
 //! assert_eq!(outcome.status, Status::Fail, "no report is not a pass");
 //! # Ok::<(), procurize_gate::GateError>(())
 //! ```
@@ -22,8 +22,8 @@ pub mod render;
 
 pub use evaluate::evaluate;
 pub use outcome::{
-    ExpiredWaiver, MissingReport, Outcome, Problem, ReportOutcome, Rule, RuleOutcome, Status,
-    Summary, Superseded, WaiverUse,
+    ExpiredWaiver, MissingReport, Outcome, Problem, Quantity, ReportOutcome, Rule, RuleOutcome,
+    Status, Summary, Superseded, Text, WaiverUse,
 };
 pub use policy::{Limits, OnMissing, Override, Policy, RequiredReport, Waiver, parse_date};
 

@@ -1,8 +1,13 @@
 //! The result of evaluating a policy: overall, per report and per rule. Serialized as the gate's
 //! JSON output, which other tools (the notifier) read; see [`crate::render::json`].
 
-use procurize_core::{SecurityRating, Uuid};
+use std::borrow::Cow;
+
+use procurize_core::{Report, SecurityRating, Uuid};
 use serde::{Deserialize, Serialize};
+
+/// Text that is usually fixed (`B or better`, `meets the policy`) and only sometimes built.
+pub type Text = Cow<'static, str>;
 
 /// A verdict. Ordered: `Pass < Warn < Fail`, so the worst of several is their maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -65,6 +70,78 @@ impl std::fmt::Display for Rule {
     }
 }
 
+/// A value a rule compares: written as text (`B or better`, `C`, `at most 5`, `9 days`), kept
+/// as data so that evaluating thousands of reports does not build thousands of strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Quantity {
+    /// A rating: `C`.
+    Rating(SecurityRating),
+    /// A rating or any better one: `B or better`.
+    RatingOrBetter(SecurityRating),
+    /// A count: `5`.
+    Count(u64),
+    /// A limit on a count: `at most 5`.
+    AtMost(u64),
+    /// An age: `9 days`.
+    Days(i64),
+    /// A limit on an age: `at most 90 days`.
+    AtMostDays(i64),
+    /// Anything else, as written.
+    Other(String),
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rating(r) => write!(f, "{r}"),
+            Self::RatingOrBetter(r) => write!(f, "{r} or better"),
+            Self::Count(n) => write!(f, "{n}"),
+            Self::AtMost(n) => write!(f, "at most {n}"),
+            Self::Days(n) => write!(f, "{n} days"),
+            Self::AtMostDays(n) => write!(f, "at most {n} days"),
+            Self::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl std::str::FromStr for Quantity {
+    type Err = std::convert::Infallible;
+    /// Reads back what `Display` wrote; anything else is [`Quantity::Other`].
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let rating = |t: &str| t.parse::<SecurityRating>().ok();
+        let parsed = if let Some(days) = text
+            .strip_prefix("at most ")
+            .and_then(|t| t.strip_suffix(" days"))
+        {
+            days.parse().ok().map(Self::AtMostDays)
+        } else if let Some(n) = text.strip_prefix("at most ") {
+            n.parse().ok().map(Self::AtMost)
+        } else if let Some(days) = text.strip_suffix(" days") {
+            days.parse().ok().map(Self::Days)
+        } else if let Some(r) = text.strip_suffix(" or better") {
+            rating(r).map(Self::RatingOrBetter)
+        } else if let Some(r) = rating(text) {
+            Some(Self::Rating(r))
+        } else {
+            text.parse().ok().map(Self::Count)
+        };
+        Ok(parsed.unwrap_or_else(|| Self::Other(text.to_owned())))
+    }
+}
+
+impl Serialize for Quantity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(text.parse().unwrap_or_else(|never| match never {}))
+    }
+}
+
 /// One rule checked against one report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -72,13 +149,13 @@ pub struct RuleOutcome {
     /// The rule.
     pub rule: Rule,
     /// What the policy asks, e.g. `B or better`.
-    pub expected: String,
+    pub expected: Quantity,
     /// What the report has, e.g. `C`.
-    pub actual: String,
+    pub actual: Quantity,
     /// The verdict.
     pub status: Status,
     /// One line saying why.
-    pub reason: String,
+    pub reason: Text,
     /// The waiver that turned a failure into a warning, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiver: Option<WaiverUse>,
@@ -94,28 +171,14 @@ pub struct WaiverUse {
     pub expires: String,
 }
 
-/// One report and its verdict.
+/// One report and its verdict. Serialized as the report in the API's own shape (camelCase),
+/// plus `status` and `rules`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportOutcome {
-    /// The report's ID.
-    pub id: Uuid,
-    /// The project.
-    pub project_name: String,
-    /// The product version, as the platform wrote it.
-    pub project_version: String,
-    /// The report type.
-    pub report_type: String,
-    /// The report type's edition.
-    pub report_version: String,
-    /// The security rating.
-    pub security_rating: SecurityRating,
-    /// The vulnerability count.
-    pub vulnerabilities_count: u64,
-    /// When the analysis was made.
-    pub date: String,
-    /// When the report was uploaded.
-    pub upload_date: String,
+    /// The report, as the platform sent it.
+    #[serde(flatten)]
+    pub report: Report,
     /// The worst of its rules.
     pub status: Status,
     /// Every rule checked, in a fixed order.
@@ -156,18 +219,11 @@ pub struct MissingReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Superseded {
-    /// The older report.
-    pub id: Uuid,
+    /// The older report, as the platform sent it.
+    #[serde(flatten)]
+    pub report: Report,
     /// The report that decides instead.
     pub superseded_by: Uuid,
-    /// The project.
-    pub project_name: String,
-    /// The product version.
-    pub project_version: String,
-    /// The report type.
-    pub report_type: String,
-    /// The older report's upload time.
-    pub upload_date: String,
 }
 
 /// A waiver in the policy whose expiry date has passed.
@@ -270,10 +326,10 @@ impl Problem<'_> {
         match self {
             Self::Rule { report, rule } => format!(
                 "{} {} {} {}: {}",
-                report.project_name,
-                report.project_version,
-                report.report_type,
-                report.report_version,
+                report.report.project_name,
+                report.report.project_version,
+                report.report.report_type,
+                report.report.report_version,
                 rule.reason
             ),
             Self::Missing(m) => m.reason.clone(),
@@ -286,9 +342,9 @@ impl Problem<'_> {
         use sha2::{Digest, Sha256};
         let (project, version, kind) = match self {
             Self::Rule { report, .. } => (
-                report.project_name.as_str(),
-                report.project_version.as_str(),
-                report.report_type.as_str(),
+                report.report.project_name.as_str(),
+                report.report.project_version.as_str(),
+                report.report.report_type.as_str(),
             ),
             Self::Missing(m) => (
                 m.project_name.as_deref().unwrap_or(""),
@@ -313,7 +369,7 @@ impl Problem<'_> {
     /// The rating the problem is about (a missing report has none).
     pub fn rating(&self) -> Option<SecurityRating> {
         match self {
-            Self::Rule { report, .. } => Some(report.security_rating),
+            Self::Rule { report, .. } => Some(report.report.security_rating),
             Self::Missing(_) => None,
         }
     }

@@ -360,13 +360,12 @@ impl Policy {
             max_vulnerabilities: self.max_vulnerabilities,
             max_age_days: self.max_age_days,
         };
-        let mut matching: Vec<&Override> = self
-            .overrides
-            .iter()
-            .filter(|o| o.applies(project, report_type))
-            .collect();
-        // Least specific first, so the most specific is applied last; stable for equal ones.
-        matching.sort_by_key(|o| o.specificity());
+        // Least specific first, so the most specific is applied last; in file order within a level.
+        let matching = (0..=3).flat_map(|level| {
+            self.overrides
+                .iter()
+                .filter(move |o| o.specificity() == level && o.applies(project, report_type))
+        });
         for o in matching {
             if let Some(r) = o.min_rating {
                 limits.min_rating = r;

@@ -11,14 +11,14 @@ fn policy(toml: &str) -> Policy {
 }
 
 fn run(toml: &str, list: &[common::R]) -> Outcome {
-    evaluate(&policy(toml), &reports(list), today())
+    evaluate(&policy(toml), reports(list), today())
 }
 
 fn rule_status(outcome: &Outcome, id: u128, rule: Rule) -> Status {
     outcome
         .reports
         .iter()
-        .find(|o| o.id == Uuid::from_u128(id))
+        .find(|o| o.report.id == Uuid::from_u128(id))
         .and_then(|o| o.rules.iter().find(|x| x.rule == rule))
         .map(|x| x.status)
         .unwrap_or_else(|| panic!("no {rule} for report {id}"))
@@ -48,11 +48,14 @@ fn rating_equal_to_the_minimum_passes_and_one_worse_fails() {
     let failing = &outcome
         .reports
         .iter()
-        .find(|o| o.id == Uuid::from_u128(3))
+        .find(|o| o.report.id == Uuid::from_u128(3))
         .expect("r3")
         .rules[0];
     assert_eq!(
-        (failing.expected.as_str(), failing.actual.as_str()),
+        (
+            failing.expected.to_string().as_str(),
+            failing.actual.to_string().as_str()
+        ),
         ("B or better", "C")
     );
     assert_eq!(outcome.summary.failed, 1);
@@ -138,7 +141,7 @@ fn required_reports_are_checked_per_project_and_version_under_each_on_missing() 
             r#"required_reports = ["CWE Top 25@2024", { type = "OWASP Top 10", min_version = 2021 }]"#,
         );
         p.on_missing = on_missing;
-        let outcome = evaluate(&p, &reports(&list), today());
+        let outcome = evaluate(&p, reports(&list), today());
         let reasons: Vec<&str> = outcome.missing.iter().map(|m| m.reason.as_str()).collect();
         assert_eq!(
             reasons,
@@ -177,12 +180,12 @@ fn the_newest_upload_decides_and_older_ones_are_superseded() {
     ];
     let outcome = run("", &list);
     assert_eq!(outcome.status, Status::Pass);
-    let ids: Vec<Uuid> = outcome.reports.iter().map(|o| o.id).collect();
+    let ids: Vec<Uuid> = outcome.reports.iter().map(|o| o.report.id).collect();
     assert_eq!(ids, [Uuid::from_u128(2), Uuid::from_u128(4)]);
     let superseded: Vec<(Uuid, Uuid)> = outcome
         .superseded
         .iter()
-        .map(|s| (s.id, s.superseded_by))
+        .map(|s| (s.report.id, s.superseded_by))
         .collect();
     assert_eq!(superseded.len(), 2);
     assert!(superseded.iter().all(|(_, by)| *by == Uuid::from_u128(2)));
@@ -323,7 +326,7 @@ min_rating = "B"
     );
     let outcome = evaluate(
         &p,
-        &reports(&[
+        reports(&[
             r(1).project("Legacy").kind("PCI DSS").rating("B").count(10),
             r(2).project("Legacy")
                 .kind("PCI DSS")
@@ -355,9 +358,9 @@ fn order_is_deterministic() {
         .iter()
         .map(|o| {
             (
-                o.project_name.clone(),
-                o.project_version.clone(),
-                o.report_type.clone(),
+                o.report.project_name.clone(),
+                o.report.project_version.to_string(),
+                o.report.report_type.clone(),
             )
         })
         .collect();

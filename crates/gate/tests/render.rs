@@ -31,7 +31,7 @@ fn passing() -> Outcome {
         "p.toml",
     )
     .expect("policy");
-    evaluate(&policy, &reports(&list), today())
+    evaluate(&policy, reports(&list), today())
 }
 
 fn warning() -> Outcome {
@@ -53,7 +53,7 @@ expires = 2026-12-31
         "p.toml",
     )
     .expect("policy");
-    evaluate(&policy, &reports(&list), today())
+    evaluate(&policy, reports(&list), today())
 }
 
 fn failing() -> Outcome {
@@ -87,7 +87,7 @@ expires = 2026-10-31
         "p.toml",
     )
     .expect("policy");
-    evaluate(&policy, &reports(&list), today())
+    evaluate(&policy, reports(&list), today())
 }
 
 fn runs() -> [(&'static str, Outcome); 3] {
@@ -123,6 +123,30 @@ fn snapshots_of_every_format() {
             render::github::annotations(&outcome).join("\n")
         );
     }
+}
+
+#[test]
+fn quantities_read_back_as_written() {
+    use procurize_core::SecurityRating::{A, C};
+    use procurize_gate::Quantity;
+    for q in [
+        Quantity::Rating(C),
+        Quantity::RatingOrBetter(C),
+        Quantity::RatingOrBetter(A),
+        Quantity::Count(7),
+        Quantity::AtMost(0),
+        Quantity::Days(-2),
+        Quantity::AtMostDays(90),
+        Quantity::Other("something else".into()),
+    ] {
+        let text = q.to_string();
+        let back: Quantity = text.parse().expect("infallible");
+        assert_eq!(back, q, "{text}");
+    }
+    assert_eq!(
+        "B or better".parse::<Quantity>(),
+        Ok(Quantity::RatingOrBetter(procurize_core::SecurityRating::B))
+    );
 }
 
 #[test]
@@ -325,7 +349,7 @@ fn junit_has_a_case_per_report_and_rule_and_failures_carry_the_reason() {
     assert!(xml.contains("classname=\"Payments | API 1.0\""));
     let odd = evaluate(
         &Policy::default(),
-        &reports(&[r(9).project("A&B <\"x\">").rating("C")]),
+        reports(&[r(9).project("A&B <\"x\">").rating("C")]),
         today(),
     );
     let odd_xml = render::junit(&context(), &odd);

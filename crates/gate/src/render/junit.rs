@@ -50,12 +50,15 @@ pub fn junit(context: &Context, outcome: &Outcome) -> String {
         cases.push_str("    </testcase>\n");
     };
     for r in &outcome.reports {
-        let classname = format!("{} {}", r.project_name, r.project_version);
+        let classname = format!("{} {}", r.report.project_name, r.report.project_version);
         for rule in &r.rules {
-            let name = format!("{} {}: {}", r.report_type, r.report_version, rule.rule);
+            let name = format!(
+                "{} {}: {}",
+                r.report.report_type, r.report.report_version, rule.rule
+            );
             let detail = format!(
                 "expected: {}\nactual: {}\nreport: {}",
-                rule.expected, rule.actual, r.id
+                rule.expected, rule.actual, r.report.id
             );
             case(&classname, &name, rule.status, &rule.reason, &detail);
         }

@@ -57,12 +57,12 @@ pub fn markdown(context: &Context, outcome: &Outcome) -> String {
             let why: Vec<String> = r.problems().map(|p| cell(&p.reason)).collect();
             out.push_str(&format!(
                 "| {} | {} | {} {} | {} | {} | {} | {} |\n",
-                cell(&r.project_name),
-                cell(&r.project_version),
-                cell(&r.report_type),
-                cell(&r.report_version),
-                r.security_rating,
-                r.vulnerabilities_count,
+                cell(&r.report.project_name),
+                cell(r.report.project_version.as_str()),
+                cell(&r.report.report_type),
+                cell(r.report.report_version.as_str()),
+                r.report.security_rating,
+                r.report.vulnerabilities_count,
                 badge(r.status),
                 why.join("; ")
             ));
@@ -81,10 +81,10 @@ pub fn markdown(context: &Context, outcome: &Outcome) -> String {
         for sup in &outcome.superseded {
             out.push_str(&format!(
                 "- {} {} {}: `{}` superseded by `{}`\n",
-                cell(&sup.project_name),
-                cell(&sup.project_version),
-                cell(&sup.report_type),
-                sup.id,
+                cell(&sup.report.project_name),
+                cell(sup.report.project_version.as_str()),
+                cell(&sup.report.report_type),
+                sup.report.id,
                 sup.superseded_by
             ));
         }

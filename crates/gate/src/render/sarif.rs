@@ -114,11 +114,11 @@ pub fn sarif(context: &Context, outcome: &Outcome) -> String {
             let index = rules.iter().position(|r| r.id == id).unwrap_or(0);
             let mut properties = serde_json::Map::new();
             if let Problem::Rule { report, rule } = problem {
-                properties.insert("reportId".into(), json!(report.id));
-                properties.insert("projectName".into(), json!(report.project_name));
-                properties.insert("projectVersion".into(), json!(report.project_version));
-                properties.insert("reportType".into(), json!(report.report_type));
-                properties.insert("securityRating".into(), json!(report.security_rating));
+                properties.insert("reportId".into(), json!(report.report.id));
+                properties.insert("projectName".into(), json!(report.report.project_name));
+                properties.insert("projectVersion".into(), json!(report.report.project_version));
+                properties.insert("reportType".into(), json!(report.report.report_type));
+                properties.insert("securityRating".into(), json!(report.report.security_rating));
                 properties.insert("expected".into(), json!(rule.expected));
                 properties.insert("actual".into(), json!(rule.actual));
             }

@@ -11,7 +11,7 @@ pub fn text(context: &Context, outcome: &Outcome) -> String {
         Status::Fail => "FAIL",
     };
     for r in &outcome.reports {
-        let why: Vec<&str> = r.problems().map(|p| p.reason.as_str()).collect();
+        let why: Vec<&str> = r.problems().map(|p| &*p.reason).collect();
         let why = if why.is_empty() {
             "meets the policy".to_owned()
         } else {
@@ -20,13 +20,13 @@ pub fn text(context: &Context, outcome: &Outcome) -> String {
         out.push_str(&format!(
             "{}  {} {}  {} {}  rating {}  {} vulnerabilit{}  {}\n",
             mark(r.status),
-            r.project_name,
-            r.project_version,
-            r.report_type,
-            r.report_version,
-            r.security_rating,
-            r.vulnerabilities_count,
-            if r.vulnerabilities_count == 1 {
+            r.report.project_name,
+            r.report.project_version,
+            r.report.report_type,
+            r.report.report_version,
+            r.report.security_rating,
+            r.report.vulnerabilities_count,
+            if r.report.vulnerabilities_count == 1 {
                 "y"
             } else {
                 "ies"
@@ -40,7 +40,12 @@ pub fn text(context: &Context, outcome: &Outcome) -> String {
     for s in &outcome.superseded {
         out.push_str(&format!(
             "note  {} {} {}: report {} (uploaded {}) is superseded by {}\n",
-            s.project_name, s.project_version, s.report_type, s.id, s.upload_date, s.superseded_by
+            s.report.project_name,
+            s.report.project_version,
+            s.report.report_type,
+            s.report.id,
+            s.report.upload_date,
+            s.superseded_by
         ));
     }
     for w in &outcome.expired_waivers {
