@@ -27,7 +27,7 @@ pub(crate) async fn run(global: &Global, args: GateArgs) -> anyhow::Result<Exit>
     let today = args
         .as_of
         .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
-    let outcome = evaluate(&policy, &list.reports, today);
+    let outcome = evaluate(&policy, list.reports, today);
     let anchor = args
         .sarif_anchor
         .clone()
