@@ -452,3 +452,24 @@ fn an_empty_policy_is_the_default() {
     assert_eq!(policy(""), Policy::default());
     assert_eq!(Policy::default().on_missing, OnMissing::Fail);
 }
+
+#[test]
+fn the_readme_policy_example_is_valid_and_complete() {
+    let readme = include_str!("../../../README.md");
+    let start = readme.find("A complete policy file").expect("the example's heading");
+    let block = &readme[start..];
+    let body = block
+        .split_once("```toml\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(toml, _)| toml)
+        .expect("a toml block");
+    let p = Policy::from_toml(body, "README.md").expect("the README's policy parses");
+    assert_eq!(p.min_rating, SecurityRating::B);
+    assert_eq!(p.max_vulnerabilities, Some(5));
+    assert_eq!(p.max_age_days, Some(90));
+    assert_eq!(p.required_reports.len(), 2);
+    assert_eq!(p.on_missing, OnMissing::Fail);
+    assert_eq!(p.projects, ["Test product"]);
+    assert_eq!(p.overrides.len(), 2);
+    assert_eq!(p.waivers.len(), 2);
+}
