@@ -456,7 +456,9 @@ fn an_empty_policy_is_the_default() {
 #[test]
 fn the_readme_policy_example_is_valid_and_complete() {
     let readme = include_str!("../../../README.md");
-    let start = readme.find("A complete policy file").expect("the example's heading");
+    let start = readme
+        .find("A complete policy file")
+        .expect("the example's heading");
     let block = &readme[start..];
     let body = block
         .split_once("```toml\n")
