@@ -36,6 +36,11 @@ fn gate() {
 }
 
 #[test]
+fn keygen() {
+    insta::assert_snapshot!("keygen", help(&["keygen"]));
+}
+
+#[test]
 fn sim() {
     insta::assert_snapshot!("sim", help(&["sim"]));
 }

@@ -122,8 +122,21 @@ pub(crate) enum Command {
     /// Fail the build when security ratings or vulnerability counts break a policy
     #[command(after_help = GATE_AFTER_HELP)]
     Gate(Box<GateArgs>),
+    /// Make a key pair for signing evidence bundles: NAME.key (private) and NAME.pub
+    #[command(after_help = EXIT_CODES)]
+    Keygen(KeygenArgs),
     /// Run a local simulator of the Procurize API, or send it a webhook
     Sim(SimArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeygenArgs {
+    /// The signature algorithm: ECDSA P-256 with SHA-256 (what cosign expects) or Ed25519
+    #[arg(long, value_name = "ALGORITHM", default_value = "p256", value_parser = ["p256", "ed25519"])]
+    pub(crate) algorithm: String,
+    /// Writes NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM); never overwrites
+    #[arg(long, value_name = "NAME")]
+    pub(crate) out: PathBuf,
 }
 
 const GATE_AFTER_HELP: &str = "\

@@ -8,6 +8,7 @@
 mod args;
 mod connect;
 mod gate;
+mod keygen;
 mod output;
 mod reports;
 mod sim;
@@ -89,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Reports(command) => reports::run(&cli.global, command).await,
         Command::Gate(args) => gate::run(&cli.global, *args).await,
+        Command::Keygen(args) => keygen::run(&cli.global, &args),
         Command::Sim(args) => sim::run(&cli.global, args).await,
     }
 }
@@ -150,6 +152,10 @@ fn exit_status(error: &anyhow::Error) -> Exit {
             } else {
                 Exit::Runtime
             };
+        }
+        if cause.is::<procurize_archive::ArchiveError>() {
+            // Keys and signatures: what the user gave is wrong.
+            return Exit::Usage;
         }
         if let Some(e) = cause.downcast_ref::<procurize_sim::SimError>() {
             return match e {

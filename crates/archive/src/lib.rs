@@ -1,0 +1,22 @@
+//! `procurize-archive`: signed, verifiable evidence bundles of Procurize SonarQube reports.
+//!
+//! This crate is being built in steps (see `ARCHITECTURE.md`); it has the signing layer so far:
+//! [`SigningKey`] and [`PublicKey`] (ECDSA P-256 with SHA-256 and Ed25519, PKCS#8 and SPKI PEM,
+//! key IDs), and [DSSE](dsse) envelopes.
+
+pub mod dsse;
+mod keys;
+
+pub use keys::{Algorithm, PublicKey, SigningKey, write_key_pair};
+
+/// What can go wrong while archiving or verifying.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiveError {
+    /// A key cannot be read, written or used.
+    #[error("{0}")]
+    Key(String),
+    /// A signature does not verify.
+    #[error("signature: {0}")]
+    Signature(String),
+}
