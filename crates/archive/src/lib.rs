@@ -5,8 +5,10 @@
 //! key IDs), and [DSSE](dsse) envelopes.
 
 pub mod dsse;
+mod inspect;
 mod keys;
 
+pub use inspect::{InnerFile, Limits, inspect_archive};
 pub use keys::{Algorithm, PublicKey, SigningKey, write_key_pair};
 
 /// What can go wrong while archiving or verifying.
@@ -19,4 +21,12 @@ pub enum ArchiveError {
     /// A signature does not verify.
     #[error("signature: {0}")]
     Signature(String),
+    /// A report archive failed validation.
+    #[error("invalid archive{}: {reason}", entry.as_ref().map(|e| format!(", entry `{e}`")).unwrap_or_default())]
+    InvalidArchive {
+        /// The offending entry, when one is to blame.
+        entry: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
 }
