@@ -4,10 +4,15 @@
 //! [`SigningKey`] and [`PublicKey`] (ECDSA P-256 with SHA-256 and Ed25519, PKCS#8 and SPKI PEM,
 //! key IDs), and [DSSE](dsse) envelopes.
 
+mod bundle;
 pub mod dsse;
 mod inspect;
 mod keys;
 
+pub use bundle::{
+    ATTESTATION_PATH, Artifact, BUNDLE_FORMAT, BundleFile, Evidence, MANIFEST_PATH, PREDICATE_TYPE,
+    SIGSTORE_BUNDLE_MEDIA_TYPE, SIGSTORE_PATH, SUMS_PATH, ServedList, Written, write_bundle,
+};
 pub use inspect::{InnerFile, Limits, inspect_archive};
 pub use keys::{Algorithm, PublicKey, SigningKey, write_key_pair};
 
@@ -21,6 +26,9 @@ pub enum ArchiveError {
     /// A signature does not verify.
     #[error("signature: {0}")]
     Signature(String),
+    /// A file cannot be read or written.
+    #[error("{0}")]
+    Io(String),
     /// A report archive failed validation.
     #[error("invalid archive{}: {reason}", entry.as_ref().map(|e| format!(", entry `{e}`")).unwrap_or_default())]
     InvalidArchive {
