@@ -36,6 +36,16 @@ fn gate() {
 }
 
 #[test]
+fn archive() {
+    insta::assert_snapshot!("archive", help(&["archive"]));
+}
+
+#[test]
+fn verify() {
+    insta::assert_snapshot!("verify", help(&["verify"]));
+}
+
+#[test]
 fn keygen() {
     insta::assert_snapshot!("keygen", help(&["keygen"]));
 }

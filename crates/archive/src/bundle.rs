@@ -5,7 +5,6 @@
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use procurize_core::{Report, Uuid};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -117,7 +116,12 @@ fn describe(path: &str, size: u64, sha256: String, head: &[u8]) -> BundleFile {
 }
 
 fn from_bytes(path: &str, bytes: &[u8]) -> BundleFile {
-    describe(path, bytes.len() as u64, hex::encode(Sha256::digest(bytes)), bytes)
+    describe(
+        path,
+        bytes.len() as u64,
+        hex::encode(Sha256::digest(bytes)),
+        bytes,
+    )
 }
 
 /// Hashes a file in 256 KiB reads (memory does not grow with its size).
@@ -175,7 +179,10 @@ With coreutils, after unzipping:
 
 /// The options of a bundle entry: fixed time and permissions; stored when already compressed.
 fn options(path: &str, head: &[u8]) -> SimpleFileOptions {
-    let compressed = matches!(media_type(path, head), "application/zip" | "application/pdf");
+    let compressed = matches!(
+        media_type(path, head),
+        "application/zip" | "application/pdf"
+    );
     SimpleFileOptions::default()
         .compression_method(if compressed {
             zip::CompressionMethod::Stored
@@ -189,9 +196,16 @@ fn options(path: &str, head: &[u8]) -> SimpleFileOptions {
 
 /// Writes the bundle to `out`: into a temporary file beside it, renamed into place at the end.
 /// Refuses to overwrite an existing file; on any failure nothing is left behind.
-pub fn write_bundle(evidence: &Evidence, key: &SigningKey, out: &Path) -> Result<Written, ArchiveError> {
+pub fn write_bundle(
+    evidence: &Evidence,
+    key: &SigningKey,
+    out: &Path,
+) -> Result<Written, ArchiveError> {
     if out.exists() {
-        return Err(ArchiveError::Io(format!("{} already exists; not overwriting it", out.display())));
+        return Err(ArchiveError::Io(format!(
+            "{} already exists; not overwriting it",
+            out.display()
+        )));
     }
     let public = key.public_key();
     let key_id = public.key_id();
@@ -214,14 +228,29 @@ pub fn write_bundle(evidence: &Evidence, key: &SigningKey, out: &Path) -> Result
         entries.push((path, Source::Bytes(list.body.clone()), file));
     }
     let pem = public.to_public_key_pem().into_bytes();
-    entries.push(("signer.pub".into(), Source::Bytes(pem.clone()), from_bytes("signer.pub", &pem)));
+    entries.push((
+        "signer.pub".into(),
+        Source::Bytes(pem.clone()),
+        from_bytes("signer.pub", &pem),
+    ));
     let instructions = verify_instructions(&key_id).into_bytes();
-    entries.push(("VERIFY.md".into(), Source::Bytes(instructions.clone()), from_bytes("VERIFY.md", &instructions)));
+    entries.push((
+        "VERIFY.md".into(),
+        Source::Bytes(instructions.clone()),
+        from_bytes("VERIFY.md", &instructions),
+    ));
     entries.sort_by(|a, b| a.0.cmp(&b.0));
 
-    let manifest = manifest(evidence, &entries.iter().map(|e| e.2.clone()).collect::<Vec<_>>());
+    let manifest = manifest(
+        evidence,
+        &entries.iter().map(|e| e.2.clone()).collect::<Vec<_>>(),
+    );
     let manifest_bytes = pretty(&manifest);
-    entries.push((MANIFEST_PATH.into(), Source::Bytes(manifest_bytes.clone()), from_bytes(MANIFEST_PATH, &manifest_bytes)));
+    entries.push((
+        MANIFEST_PATH.into(),
+        Source::Bytes(manifest_bytes.clone()),
+        from_bytes(MANIFEST_PATH, &manifest_bytes),
+    ));
     entries.sort_by(|a, b| a.0.cmp(&b.0));
 
     let sums: String = entries
@@ -229,7 +258,11 @@ pub fn write_bundle(evidence: &Evidence, key: &SigningKey, out: &Path) -> Result
         .map(|(path, _, file)| format!("{}  {path}\n", file.sha256))
         .collect();
     let sums = sums.into_bytes();
-    entries.push((SUMS_PATH.into(), Source::Bytes(sums.clone()), from_bytes(SUMS_PATH, &sums)));
+    entries.push((
+        SUMS_PATH.into(),
+        Source::Bytes(sums.clone()),
+        from_bytes(SUMS_PATH, &sums),
+    ));
     entries.sort_by(|a, b| a.0.cmp(&b.0));
 
     let subjects: Vec<Value> = entries
@@ -242,7 +275,8 @@ pub fn write_bundle(evidence: &Evidence, key: &SigningKey, out: &Path) -> Result
         "predicateType": PREDICATE_TYPE,
         "predicate": predicate(evidence),
     });
-    let statement_bytes = serde_json::to_vec(&statement).map_err(|e| ArchiveError::Io(e.to_string()))?;
+    let statement_bytes =
+        serde_json::to_vec(&statement).map_err(|e| ArchiveError::Io(e.to_string()))?;
     let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &statement_bytes, key);
     let mut line = serde_json::to_vec(&envelope).map_err(|e| ArchiveError::Io(e.to_string()))?;
     line.push(b'\n');
@@ -267,25 +301,39 @@ pub fn write_bundle(evidence: &Evidence, key: &SigningKey, out: &Path) -> Result
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let io = |what: &str, e: &dyn std::fmt::Display| ArchiveError::Io(format!("{what} {}: {e}", out.display()));
+    let io = |what: &str, e: &dyn std::fmt::Display| {
+        ArchiveError::Io(format!("{what} {}: {e}", out.display()))
+    };
     let temp = tempfile::Builder::new()
         .prefix(".procurize-bundle-")
         .suffix(".partial")
         .tempfile_in(folder)
         .map_err(|e| io("cannot create a temporary file for", &e))?;
     {
-        let mut writer = zip::ZipWriter::new(std::io::BufWriter::with_capacity(256 * 1024, temp.as_file()));
+        let mut writer = zip::ZipWriter::new(std::io::BufWriter::with_capacity(
+            256 * 1024,
+            temp.as_file(),
+        ));
         for (path, source, _) in &entries {
             match source {
                 Source::Bytes(bytes) => {
-                    writer.start_file(path.as_str(), options(path, bytes)).map_err(|e| io("cannot write", &e))?;
-                    writer.write_all(bytes).map_err(|e| io("cannot write", &e))?;
+                    writer
+                        .start_file(path.as_str(), options(path, bytes))
+                        .map_err(|e| io("cannot write", &e))?;
+                    writer
+                        .write_all(bytes)
+                        .map_err(|e| io("cannot write", &e))?;
                 }
                 Source::File(file) => {
-                    let mut input = std::fs::File::open(file).map_err(|e| io("cannot read an archive for", &e))?;
+                    let mut input = std::fs::File::open(file)
+                        .map_err(|e| io("cannot read an archive for", &e))?;
                     let mut head = [0u8; 8];
-                    let n = input.read(&mut head).map_err(|e| io("cannot read an archive for", &e))?;
-                    input.rewind().map_err(|e| io("cannot read an archive for", &e))?;
+                    let n = input
+                        .read(&mut head)
+                        .map_err(|e| io("cannot read an archive for", &e))?;
+                    input
+                        .rewind()
+                        .map_err(|e| io("cannot read an archive for", &e))?;
                     writer
                         .start_file(path.as_str(), options(path, &head[..n]))
                         .map_err(|e| io("cannot write", &e))?;
@@ -294,10 +342,15 @@ pub fn write_bundle(evidence: &Evidence, key: &SigningKey, out: &Path) -> Result
             }
         }
         let buffered = writer.finish().map_err(|e| io("cannot finish", &e))?;
-        buffered.into_inner().map_err(|e| io("cannot write", &e.error()))?;
+        buffered
+            .into_inner()
+            .map_err(|e| io("cannot write", &e.error()))?;
     }
-    temp.as_file().sync_all().map_err(|e| io("cannot write", &e))?;
-    temp.persist_noclobber(out).map_err(|e| io("cannot move the bundle into place at", &e.error))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| io("cannot write", &e))?;
+    temp.persist_noclobber(out)
+        .map_err(|e| io("cannot move the bundle into place at", &e.error))?;
     Ok(Written {
         path: out.to_path_buf(),
         files,
@@ -362,13 +415,4 @@ fn predicate(evidence: &Evidence) -> Value {
         "apiBaseUrl": evidence.api_base_url,
         "tool": { "name": "procurize", "version": evidence.tool_version },
     })
-}
-
-/// Decodes the statement of a DSSE envelope's payload, for readers.
-pub(crate) fn decode_payload(envelope: &Envelope) -> Option<Vec<u8>> {
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
-    STANDARD
-        .decode(&envelope.payload)
-        .or_else(|_| URL_SAFE.decode(&envelope.payload))
-        .ok()
 }

@@ -116,7 +116,7 @@ impl Envelope {
             return Err(ArchiveError::Signature(if self.signatures.is_empty() {
                 "the envelope has no signature".to_owned()
             } else if verified.is_empty() {
-                "no signature verifies with the given public key".to_owned()
+                "no signature verifies with the given key".to_owned()
             } else {
                 format!("{} of the {threshold} required keys signed", verified.len())
             }));

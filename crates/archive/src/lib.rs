@@ -1,20 +1,27 @@
 //! `procurize-archive`: signed, verifiable evidence bundles of Procurize SonarQube reports.
 //!
-//! This crate is being built in steps (see `ARCHITECTURE.md`); it has the signing layer so far:
-//! [`SigningKey`] and [`PublicKey`] (ECDSA P-256 with SHA-256 and Ed25519, PKCS#8 and SPKI PEM,
-//! key IDs), and [DSSE](dsse) envelopes.
+//! [`collect`] lists and downloads a selection of reports with the core client, inspecting every
+//! archive before trusting it ([`inspect_archive`]); [`write_bundle`] writes a deterministic ZIP
+//! with the archives and the list response exactly as served, a manifest, `SHA256SUMS`, and an
+//! in-toto statement signed as a [DSSE](dsse) envelope and as a Sigstore bundle;
+//! [`verify_bundle`] checks all of it offline. Keys: [`SigningKey`] and [`PublicKey`] (ECDSA
+//! P-256 with SHA-256, DER signatures, and Ed25519; PKCS#8 and SPKI PEM; key IDs).
 
 mod bundle;
+mod collect;
 pub mod dsse;
 mod inspect;
 mod keys;
+mod verify;
 
 pub use bundle::{
     ATTESTATION_PATH, Artifact, BUNDLE_FORMAT, BundleFile, Evidence, MANIFEST_PATH, PREDICATE_TYPE,
     SIGSTORE_BUNDLE_MEDIA_TYPE, SIGSTORE_PATH, SUMS_PATH, ServedList, Written, write_bundle,
 };
+pub use collect::{Selection, collect};
 pub use inspect::{InnerFile, Limits, inspect_archive};
 pub use keys::{Algorithm, PublicKey, SigningKey, write_key_pair};
+pub use verify::{Verification, verify_bundle};
 
 /// What can go wrong while archiving or verifying.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +33,22 @@ pub enum ArchiveError {
     /// A signature does not verify.
     #[error("signature: {0}")]
     Signature(String),
+    /// The API or the network failed.
+    #[error(transparent)]
+    Api(#[from] procurize_core::Error),
+    /// The selection matched no report.
+    #[error("no report matches; there is nothing to archive")]
+    NothingToArchive,
+    /// A downloaded report archive failed validation.
+    #[error("the archive of report {report} is invalid{}: {reason}", entry.as_ref().map(|e| format!(", entry `{e}`")).unwrap_or_default())]
+    BadReportArchive {
+        /// The report.
+        report: procurize_core::Uuid,
+        /// The offending entry, when one is to blame.
+        entry: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
     /// A file cannot be read or written.
     #[error("{0}")]
     Io(String),

@@ -124,7 +124,11 @@ fn both_algorithms_round_trip_and_reject_other_keys_and_edits() {
         let err = envelope
             .verify(&[other], 1, &[IN_TOTO_PAYLOAD_TYPE])
             .expect_err("wrong key");
-        assert!(err.to_string().contains("no signature verifies"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("no signature verifies with the given key"),
+            "{err}"
+        );
         let mut edited = envelope.clone();
         edited.payload = base64::engine::general_purpose::STANDARD.encode(br#"{"_type":"y"}"#);
         assert!(

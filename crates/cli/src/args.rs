@@ -122,11 +122,84 @@ pub(crate) enum Command {
     /// Fail the build when security ratings or vulnerability counts break a policy
     #[command(after_help = GATE_AFTER_HELP)]
     Gate(Box<GateArgs>),
+    /// Archive a release's reports as a signed, verifiable evidence bundle
+    #[command(after_help = ARCHIVE_AFTER_HELP)]
+    Archive(ArchiveArgs),
+    /// Verify an evidence bundle offline: signature, statement, manifest, SHA256SUMS
+    #[command(after_help = VERIFY_AFTER_HELP)]
+    Verify(VerifyArgs),
     /// Make a key pair for signing evidence bundles: NAME.key (private) and NAME.pub
     #[command(after_help = EXIT_CODES)]
     Keygen(KeygenArgs),
     /// Run a local simulator of the Procurize API, or send it a webhook
     Sim(SimArgs),
+}
+
+const ARCHIVE_AFTER_HELP: &str = "\
+SOURCE_DATE_EPOCH fixes the recorded retrieval times: the same inputs then give a byte-identical
+bundle. The private key comes from a file (--key) or from an environment variable holding the
+PEM (--key-env, for CI secrets), never from the command line.
+
+Exit status:
+  0  the bundle was written
+  1  a report archive failed validation (nothing is written)
+  2  usage, key or configuration error
+  3  API, network or other runtime error (including: no report matches)";
+
+const VERIFY_AFTER_HELP: &str = "\
+Exit status:
+  0  the bundle is valid
+  1  the bundle is invalid; every reason is listed
+  2  usage error (an unreadable key or bundle)";
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("selection").required(true).multiple(true).args(["version", "min_version", "max_version", "reports"])))]
+pub(crate) struct ArchiveArgs {
+    /// Exactly this version (1.0, v1.2.3 and refs/tags/v1.2.3 are accepted)
+    #[arg(long = "version", value_name = "V", value_parser = parse_version, conflicts_with = "reports")]
+    pub(crate) version: Option<ProductVersion>,
+    /// This version or later
+    #[arg(long = "min-version", value_name = "V", value_parser = parse_version, conflicts_with = "reports")]
+    pub(crate) min_version: Option<ProductVersion>,
+    /// This version or earlier
+    #[arg(long = "max-version", value_name = "V", value_parser = parse_version, conflicts_with = "reports")]
+    pub(crate) max_version: Option<ProductVersion>,
+    /// A report ID instead of versions; repeatable
+    #[arg(long = "report", value_name = "ID", value_parser = parse_uuid)]
+    pub(crate) reports: Vec<Uuid>,
+    /// The signing key: a PKCS#8 PEM file (P-256 or Ed25519)
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "key_env",
+        conflicts_with = "key_env"
+    )]
+    pub(crate) key: Option<PathBuf>,
+    /// The environment variable holding the signing key's PEM
+    #[arg(long, value_name = "VAR")]
+    pub(crate) key_env: Option<String>,
+    /// Where to write the bundle; an existing file is never overwritten
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
+    /// The most entries one report archive may hold
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub(crate) max_entries: usize,
+    /// The most bytes one report archive may hold, uncompressed
+    #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024 * 1024)]
+    pub(crate) max_size: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The evidence bundle (a ZIP written by `procurize archive`)
+    #[arg(value_name = "BUNDLE")]
+    pub(crate) bundle: PathBuf,
+    /// The signer's public key (SPKI PEM); trust in it must come from elsewhere
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
+    /// What to print
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub(crate) format: String,
 }
 
 #[derive(Debug, Args)]

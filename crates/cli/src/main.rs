@@ -5,6 +5,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod archive;
 mod args;
 mod connect;
 mod gate;
@@ -91,6 +92,8 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Reports(command) => reports::run(&cli.global, command).await,
         Command::Gate(args) => gate::run(&cli.global, *args).await,
         Command::Keygen(args) => keygen::run(&cli.global, &args),
+        Command::Archive(args) => archive::run(&cli.global, args).await,
+        Command::Verify(args) => archive::verify(&args),
         Command::Sim(args) => sim::run(&cli.global, args).await,
     }
 }
@@ -153,9 +156,14 @@ fn exit_status(error: &anyhow::Error) -> Exit {
                 Exit::Runtime
             };
         }
-        if cause.is::<procurize_archive::ArchiveError>() {
-            // Keys and signatures: what the user gave is wrong.
-            return Exit::Usage;
+        if let Some(e) = cause.downcast_ref::<procurize_archive::ArchiveError>() {
+            use procurize_archive::ArchiveError as A;
+            return match e {
+                A::Api(api) if api.is_usage() => Exit::Usage,
+                A::Api(_) | A::Io(_) | A::NothingToArchive => Exit::Runtime,
+                A::BadReportArchive { .. } | A::InvalidArchive { .. } => Exit::CheckFailed,
+                _ => Exit::Usage,
+            };
         }
         if let Some(e) = cause.downcast_ref::<procurize_sim::SimError>() {
             return match e {

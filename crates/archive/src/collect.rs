@@ -1,0 +1,113 @@
+//! Fetching the evidence: the list response and every report's archive, each archive inspected
+//! before it is trusted.
+
+use std::path::Path;
+
+use procurize_core::{Client, Uuid, VersionFilter};
+use serde_json::json;
+
+use crate::bundle::{Artifact, Evidence, ServedList};
+use crate::{ArchiveError, Limits, inspect_archive};
+
+/// What to archive: the reports of some versions, or reports named by ID.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// Every report the list returns for the filter.
+    Versions(VersionFilter),
+    /// These reports.
+    Reports(Vec<Uuid>),
+}
+
+/// Lists and downloads the reports of `selection` into `work` (one archive per report, streamed
+/// to disk), inspects every archive, and returns the evidence to bundle. The retrieval times are
+/// given by the caller (so `SOURCE_DATE_EPOCH` can fix them).
+pub async fn collect(
+    client: &Client,
+    selection: &Selection,
+    work: &Path,
+    limits: &Limits,
+    clock: impl Fn() -> String,
+    tool_version: &str,
+) -> Result<Evidence, ArchiveError> {
+    let retrieval_started = clock();
+    let (reports, lists, selection_json) = match selection {
+        Selection::Versions(filter) => {
+            let listing = client.list_reports_detailed(filter).await?;
+            let lists = listing
+                .pages
+                .into_iter()
+                .map(|p| ServedList {
+                    url: p.url,
+                    body: p.body,
+                })
+                .collect();
+            let mut described = serde_json::Map::new();
+            for (name, value) in filter.query_pairs() {
+                described.insert(name.to_owned(), json!(value));
+            }
+            (
+                listing
+                    .reports
+                    .reports
+                    .into_iter()
+                    .map(|r| (r.id, Some(r)))
+                    .collect::<Vec<_>>(),
+                lists,
+                json!({ "versions": described }),
+            )
+        }
+        Selection::Reports(ids) => (
+            ids.iter().map(|id| (*id, None)).collect(),
+            Vec::new(),
+            json!({ "reports": ids }),
+        ),
+    };
+    if reports.is_empty() {
+        return Err(ArchiveError::NothingToArchive);
+    }
+    let mut artifacts = Vec::with_capacity(reports.len());
+    for (id, report) in reports {
+        let path = work.join(format!("{id}.zip"));
+        let download = client
+            .download_reports(&[id], &path)
+            .await
+            .map_err(|e| match e {
+                procurize_core::Error::InvalidArchive { reason, .. } => {
+                    ArchiveError::BadReportArchive {
+                        report: id,
+                        entry: None,
+                        reason: format!("not a readable ZIP file: {reason}"),
+                    }
+                }
+                other => ArchiveError::Api(other),
+            })?;
+        let file = std::fs::File::open(&path)
+            .map_err(|e| ArchiveError::Io(format!("cannot read {}: {e}", path.display())))?;
+        let files =
+            inspect_archive(std::io::BufReader::new(file), limits).map_err(|e| match e {
+                ArchiveError::InvalidArchive { entry, reason } => ArchiveError::BadReportArchive {
+                    report: id,
+                    entry,
+                    reason,
+                },
+                other => other,
+            })?;
+        artifacts.push(Artifact {
+            id,
+            report,
+            path,
+            url: download.url,
+            files,
+        });
+    }
+    Ok(Evidence {
+        organization: client.organization(),
+        selection: selection_json,
+        api_base_url: client.base_url().to_string(),
+        lists,
+        artifacts,
+        retrieval_started,
+        retrieval_finished: clock(),
+        tool_version: tool_version.to_owned(),
+    })
+}

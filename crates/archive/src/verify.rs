@@ -1,0 +1,257 @@
+//! Verifying an evidence bundle offline: the signature, the statement's subjects against the
+//! bundle's files, the manifest against the files and the archives inside them, `SHA256SUMS`,
+//! and the Sigstore bundle against the DSSE envelope.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek};
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::bundle::{
+    ATTESTATION_PATH, MANIFEST_PATH, SIGSTORE_BUNDLE_MEDIA_TYPE, SIGSTORE_PATH, SUMS_PATH,
+};
+use crate::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
+use crate::{ArchiveError, InnerFile, Limits, PublicKey, inspect_archive};
+
+/// The result of a verification: valid, or every reason it is not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// Whether every check passed.
+    pub valid: bool,
+    /// Every problem found, one line each.
+    pub problems: Vec<String>,
+    /// The files checked.
+    pub files: usize,
+    /// The key the signature was checked with.
+    pub key_id: String,
+}
+
+/// Verifies the bundle at `path` with `key`. `Err` only when the bundle cannot be read at all.
+pub fn verify_bundle(
+    path: &Path,
+    key: &PublicKey,
+    limits: &Limits,
+) -> Result<Verification, ArchiveError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| ArchiveError::Io(format!("cannot read {}: {e}", path.display())))?;
+    let mut problems = Vec::new();
+    let finish = |problems: Vec<String>, files: usize| Verification {
+        valid: problems.is_empty(),
+        problems,
+        files,
+        key_id: key.key_id(),
+    };
+
+    // The outer ZIP: safe names, no tricks, every CRC right; and the digest of every file.
+    let listing = match inspect_archive(std::io::BufReader::new(&file), limits) {
+        Ok(listing) => listing,
+        Err(e) => {
+            problems.push(format!("bundle: {e}"));
+            return Ok(finish(problems, 0));
+        }
+    };
+    let digests: BTreeMap<&str, &InnerFile> =
+        listing.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(&file))
+        .map_err(|e| ArchiveError::Io(format!("cannot read {}: {e}", path.display())))?;
+    // The signature, and the statement it covers.
+    let envelope: Option<Envelope> = read_entry(&mut zip, ATTESTATION_PATH, &mut problems)
+        .and_then(|bytes| {
+            serde_json::from_slice(bytes.trim_ascii_end())
+                .map_err(|e| {
+                    problems.push(format!("{ATTESTATION_PATH} is not a DSSE envelope: {e}"))
+                })
+                .ok()
+        });
+    let statement: Option<Value> = envelope.as_ref().and_then(|envelope| {
+        match envelope.verify(std::slice::from_ref(key), 1, &[IN_TOTO_PAYLOAD_TYPE]) {
+            Ok(verified) => serde_json::from_slice(&verified.payload)
+                .map_err(|e| problems.push(format!("the signed statement is not JSON: {e}")))
+                .ok(),
+            Err(e) => {
+                let named: Vec<&str> = envelope
+                    .signatures
+                    .iter()
+                    .map(|s| s.keyid.as_str())
+                    .filter(|k| !k.is_empty())
+                    .collect();
+                let hint = if named.is_empty() || named.contains(&key.key_id().as_str()) {
+                    String::new()
+                } else {
+                    format!("; the envelope was signed by key {}", named.join(", "))
+                };
+                problems.push(format!(
+                    "{e} {}{hint} (the statement is not trusted)",
+                    key.key_id()
+                ));
+                None
+            }
+        }
+    });
+
+    // The convenience copy of the key: a different one means the wrong key was given, or the
+    // bundle was re-signed.
+    if let Some(pem) = read_entry(&mut zip, "signer.pub", &mut problems) {
+        match PublicKey::from_public_key_pem(&String::from_utf8_lossy(&pem)) {
+            Ok(included) if included != *key => problems.push(format!(
+                "the given key {} is not the bundle's signer.pub ({})",
+                key.key_id(),
+                included.key_id()
+            )),
+            Ok(_) => {}
+            Err(_) => problems.push("signer.pub is not a public key".into()),
+        }
+    }
+
+    // Subjects: exactly the bundle's files but the attestations, each with its digest.
+    if let Some(statement) = &statement {
+        let subjects: BTreeMap<String, String> = statement["subject"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|s| {
+                        Some((
+                            s["name"].as_str()?.to_owned(),
+                            s["digest"]["sha256"].as_str()?.to_owned(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (name, file) in &digests {
+            if *name == ATTESTATION_PATH || *name == SIGSTORE_PATH {
+                continue;
+            }
+            match subjects.get(*name) {
+                None => problems.push(format!(
+                    "{name} is not covered by the signed statement (a file was added)"
+                )),
+                Some(digest) if *digest != file.sha256 => problems.push(format!(
+                    "{name} does not match its digest in the signed statement"
+                )),
+                Some(_) => {}
+            }
+        }
+        for name in subjects.keys() {
+            if !digests.contains_key(name.as_str()) {
+                problems.push(format!(
+                    "{name} is named by the signed statement but missing (a file was removed)"
+                ));
+            }
+        }
+    }
+
+    // The manifest: every file, and every file inside each report archive.
+    if let Some(bytes) = read_entry(&mut zip, MANIFEST_PATH, &mut problems) {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Err(e) => problems.push(format!("{MANIFEST_PATH} is not JSON: {e}")),
+            Ok(manifest) => {
+                for entry in manifest["files"].as_array().into_iter().flatten() {
+                    let name = entry["path"].as_str().unwrap_or_default();
+                    match digests.get(name) {
+                        None => {
+                            problems.push(format!("{MANIFEST_PATH} lists {name}, which is missing"))
+                        }
+                        Some(file) => {
+                            if entry["sha256"].as_str() != Some(file.sha256.as_str())
+                                || entry["size"].as_u64() != Some(file.size)
+                            {
+                                problems.push(format!("{name} does not match the manifest"));
+                            }
+                        }
+                    }
+                }
+                for report in manifest["reports"].as_array().into_iter().flatten() {
+                    let artifact = report["artifact"].as_str().unwrap_or_default().to_owned();
+                    let expected: Vec<InnerFile> =
+                        serde_json::from_value(report["files"].clone()).unwrap_or_default();
+                    match inner_files(&mut zip, &artifact, limits) {
+                        Err(reason) => problems.push(format!("{artifact}: {reason}")),
+                        Ok(actual) if actual != expected => problems
+                            .push(format!("{artifact}: its files do not match the manifest")),
+                        Ok(_) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    // SHA256SUMS, as `sha256sum -c` would check it.
+    if let Some(bytes) = read_entry(&mut zip, SUMS_PATH, &mut problems) {
+        let text = String::from_utf8_lossy(&bytes);
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let Some((digest, name)) = line.split_once("  ") else {
+                problems.push(format!("{SUMS_PATH}: malformed line `{line}`"));
+                continue;
+            };
+            match digests.get(name) {
+                None => problems.push(format!("{SUMS_PATH} lists {name}, which is missing")),
+                Some(file) if file.sha256 != digest => {
+                    problems.push(format!("{name} does not match {SUMS_PATH}"))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    // The Sigstore bundle carries the same envelope.
+    if let Some(bytes) = read_entry(&mut zip, SIGSTORE_PATH, &mut problems) {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Err(e) => problems.push(format!("{SIGSTORE_PATH} is not JSON: {e}")),
+            Ok(bundle) => {
+                if bundle["mediaType"] != SIGSTORE_BUNDLE_MEDIA_TYPE {
+                    problems.push(format!("{SIGSTORE_PATH} is not a Sigstore bundle v0.3"));
+                }
+                let same = envelope.as_ref().is_some_and(|e| {
+                    serde_json::from_value::<Envelope>(bundle["dsseEnvelope"].clone())
+                        .ok()
+                        .as_ref()
+                        == Some(e)
+                });
+                if !same {
+                    problems.push(format!(
+                        "{SIGSTORE_PATH} does not carry the same envelope as {ATTESTATION_PATH}"
+                    ));
+                }
+            }
+        }
+    }
+    problems.dedup();
+    Ok(finish(problems, listing.len()))
+}
+
+/// Reads one small entry, or records why it cannot be.
+fn read_entry<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Option<Vec<u8>> {
+    let Ok(mut entry) = zip.by_name(name) else {
+        problems.push(format!("{name} is missing"));
+        return None;
+    };
+    let mut bytes = Vec::new();
+    match entry.read_to_end(&mut bytes) {
+        Ok(_) => Some(bytes),
+        Err(e) => {
+            problems.push(format!("{name}: cannot be read: {e}"));
+            None
+        }
+    }
+}
+
+/// Extracts a report archive to a temporary file (memory stays flat) and inspects it.
+fn inner_files<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    name: &str,
+    limits: &Limits,
+) -> Result<Vec<InnerFile>, String> {
+    let mut entry = zip.by_name(name).map_err(|_| "is missing".to_owned())?;
+    let mut temp = tempfile::tempfile().map_err(|e| format!("cannot extract: {e}"))?;
+    std::io::copy(&mut entry, &mut temp).map_err(|e| format!("cannot extract: {e}"))?;
+    temp.rewind().map_err(|e| format!("cannot extract: {e}"))?;
+    inspect_archive(std::io::BufReader::new(temp), limits).map_err(|e| e.to_string())
+}

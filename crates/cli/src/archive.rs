@@ -1,0 +1,163 @@
+//! `procurize archive` and `procurize verify`.
+
+use std::io::Write;
+
+use anyhow::Context as _;
+use procurize_archive::{
+    Limits, PublicKey, Selection, SigningKey, collect, verify_bundle, write_bundle,
+};
+use procurize_core::VersionFilter;
+use time::format_description::well_known::Rfc3339;
+
+use crate::args::{ArchiveArgs, Global, VerifyArgs};
+use crate::connect::connect;
+use crate::output::human_bytes;
+use crate::{Exit, UsageError};
+
+fn signing_key(args: &ArchiveArgs) -> anyhow::Result<SigningKey> {
+    let (pem, origin) = match (&args.key, &args.key_env) {
+        (Some(path), _) => (
+            std::fs::read_to_string(path).map_err(|e| {
+                UsageError(format!(
+                    "cannot read the signing key {}: {e}",
+                    path.display()
+                ))
+            })?,
+            path.display().to_string(),
+        ),
+        (None, Some(variable)) => (
+            std::env::var(variable).map_err(|_| {
+                UsageError(format!("the environment variable {variable} is not set"))
+            })?,
+            format!("${variable}"),
+        ),
+        (None, None) => {
+            return Err(UsageError("a signing key is required: --key or --key-env".into()).into());
+        }
+    };
+    SigningKey::from_pkcs8_pem(&pem).with_context(|| format!("the signing key {origin}"))
+}
+
+/// The recorded time: `SOURCE_DATE_EPOCH` when set (reproducible bundles), else now, in UTC.
+fn clock() -> anyhow::Result<impl Fn() -> String> {
+    let fixed = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => {
+            let seconds: i64 = text.trim().parse().map_err(|_| {
+                UsageError(format!(
+                    "SOURCE_DATE_EPOCH `{text}` is not a Unix time in seconds"
+                ))
+            })?;
+            Some(
+                time::OffsetDateTime::from_unix_timestamp(seconds)
+                    .map_err(|e| UsageError(format!("SOURCE_DATE_EPOCH `{text}`: {e}")))?,
+            )
+        }
+        Err(_) => None,
+    };
+    Ok(move || {
+        let at = fixed.unwrap_or_else(time::OffsetDateTime::now_utc);
+        at.format(&Rfc3339).unwrap_or_default()
+    })
+}
+
+pub(crate) async fn run(global: &Global, args: ArchiveArgs) -> anyhow::Result<Exit> {
+    let key = signing_key(&args)?;
+    if args.out.exists() {
+        return Err(UsageError(format!(
+            "{} already exists; not overwriting it",
+            args.out.display()
+        ))
+        .into());
+    }
+    let selection = if args.reports.is_empty() {
+        Selection::Versions(VersionFilter::new(
+            args.version.clone(),
+            args.min_version.clone(),
+            args.max_version.clone(),
+        )?)
+    } else {
+        Selection::Reports(args.reports.clone())
+    };
+    let limits = Limits {
+        max_entries: args.max_entries,
+        max_total_size: args.max_size,
+    };
+    let clock = clock()?;
+    let connection = connect(global).await?;
+    // Downloads go next to the bundle, so that they are on the same disk and go away after.
+    let folder = match args.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let work = tempfile::Builder::new()
+        .prefix(".procurize-archive-")
+        .tempdir_in(&folder)
+        .with_context(|| format!("cannot create a working folder in {}", folder.display()))?;
+    let evidence = collect(
+        &connection.client,
+        &selection,
+        work.path(),
+        &limits,
+        clock,
+        env!("CARGO_PKG_VERSION"),
+    )
+    .await?;
+    let written = write_bundle(&evidence, &key, &args.out)?;
+    if !global.quiet {
+        let size = std::fs::metadata(&written.path)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        eprintln!(
+            "Wrote {} ({}, {} report{}, {} files), signed with key {}",
+            written.path.display(),
+            human_bytes(size),
+            evidence.artifacts.len(),
+            if evidence.artifacts.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            written.files.len(),
+            written.key_id
+        );
+    }
+    Ok(Exit::Success)
+}
+
+pub(crate) fn verify(args: &VerifyArgs) -> anyhow::Result<Exit> {
+    let pem = std::fs::read_to_string(&args.key).map_err(|e| {
+        UsageError(format!(
+            "cannot read the public key {}: {e}",
+            args.key.display()
+        ))
+    })?;
+    let key = PublicKey::from_public_key_pem(&pem)
+        .with_context(|| format!("the public key {}", args.key.display()))?;
+    if !args.bundle.is_file() {
+        return Err(UsageError(format!("{} is not a file", args.bundle.display())).into());
+    }
+    let verification = verify_bundle(&args.bundle, &key, &Limits::default())?;
+    let mut out = anstream::stdout().lock();
+    if args.format == "json" {
+        serde_json::to_writer_pretty(&mut out, &verification)?;
+        writeln!(out)?;
+    } else if verification.valid {
+        writeln!(
+            out,
+            "{}: valid ({} files, signed with key {})",
+            args.bundle.display(),
+            verification.files,
+            verification.key_id
+        )?;
+    } else {
+        writeln!(out, "{}: INVALID", args.bundle.display())?;
+        for problem in &verification.problems {
+            writeln!(out, "  - {problem}")?;
+        }
+    }
+    Ok(if verification.valid {
+        Exit::Success
+    } else {
+        Exit::CheckFailed
+    })
+}

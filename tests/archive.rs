@@ -1,0 +1,392 @@
+//! `procurize archive` and `procurize verify` end to end against the simulator: a valid bundle,
+//! determinism, every kind of tampering with its own reason, and malicious archives refused.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+
+use common::{procurize, run, stderr, stdout};
+use procurize_sim::{SAMPLE_ORGANIZATION, SimConfig, SimData, Simulator};
+
+async fn output(mut command: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || run(&mut command))
+        .await
+        .expect("join")
+}
+
+fn keygen(dir: &Path, name: &str, algorithm: &str) -> (PathBuf, PathBuf) {
+    let out = run(procurize()
+        .args(["-q", "keygen", "--algorithm", algorithm, "--out"])
+        .arg(dir.join(name)));
+    assert!(out.status.success(), "{}", stderr(&out));
+    (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.pub")),
+    )
+}
+
+fn archive(sim: &Simulator, key: &Path, out: &Path, selection: &[&str]) -> std::process::Command {
+    let mut command = procurize();
+    command
+        .env("SOURCE_DATE_EPOCH", "1764374400")
+        .args([
+            "--base-url",
+            &sim.base_url(),
+            "--org",
+            SAMPLE_ORGANIZATION,
+            "--attempts",
+            "1",
+            "archive",
+        ])
+        .args(selection)
+        .arg("--key")
+        .arg(key)
+        .arg("--out")
+        .arg(out);
+    command
+}
+
+fn verify(bundle: &Path, key: &Path) -> std::process::Output {
+    run(procurize().arg("verify").arg(bundle).arg("--key").arg(key))
+}
+
+fn entries(bundle: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(bundle).expect("open")).expect("zip");
+    (0..zip.len())
+        .map(|i| {
+            let mut entry = zip.by_index(i).expect("entry");
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).expect("read");
+            (entry.name().expect("name").into_owned(), bytes)
+        })
+        .collect()
+}
+
+/// A change an attacker makes to a bundle's files.
+type Tamper = Box<dyn FnOnce(&mut BTreeMap<String, Vec<u8>>)>;
+
+/// Rewrites a bundle as an attacker would: a well-formed ZIP with changed contents.
+fn rewrite(bundle: &Path, out: &Path, change: impl FnOnce(&mut BTreeMap<String, Vec<u8>>)) {
+    let mut files = entries(bundle);
+    change(&mut files);
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, bytes) in files {
+        writer
+            .start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("start");
+        writer.write_all(&bytes).expect("write");
+    }
+    std::fs::write(out, writer.finish().expect("finish").into_inner()).expect("write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_then_verify_and_standard_tools_agree() {
+    let sim = Simulator::start_sample().await.expect("sim");
+    let dir = tempfile::tempdir().expect("dir");
+    for algorithm in ["p256", "ed25519"] {
+        let (key, public) = keygen(dir.path(), algorithm, algorithm);
+        let bundle = dir.path().join(format!("{algorithm}.zip"));
+        let out = output(archive(&sim, &key, &bundle, &["--version", "v1.2.0"])).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let verified = verify(&bundle, &public);
+        assert_eq!(verified.status.code(), Some(0), "{}", stdout(&verified));
+        assert!(
+            stdout(&verified).contains(": valid (13 files"),
+            "{}",
+            stdout(&verified)
+        );
+
+        let files = entries(&bundle);
+        let names: Vec<&str> = files.keys().map(String::as_str).collect();
+        assert!(names.contains(&"metadata/reports.json") && names.contains(&"VERIFY.md"));
+        assert_eq!(
+            names.iter().filter(|n| n.starts_with("artifacts/")).count(),
+            6
+        );
+        // The list response exactly as served.
+        let served = reqwest_list(&sim).await;
+        assert_eq!(files["metadata/reports.json"], served);
+        // sha256sum -c accepts SHA256SUMS.
+        let unpacked = dir.path().join(format!("{algorithm}-unpacked"));
+        for (name, bytes) in &files {
+            let path = unpacked.join(name);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, bytes).expect("write");
+        }
+        let check = std::process::Command::new("sha256sum")
+            .args(["-c", "--strict", "SHA256SUMS"])
+            .current_dir(&unpacked)
+            .output()
+            .expect("sha256sum");
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+        // The Sigstore bundle names the key and carries the same envelope.
+        let sigstore: serde_json::Value =
+            serde_json::from_slice(&files["attestation.sigstore.json"]).expect("json");
+        assert_eq!(
+            sigstore["mediaType"],
+            "application/vnd.dev.sigstore.bundle.v0.3+json"
+        );
+        let envelope: serde_json::Value =
+            serde_json::from_slice(&files["attestation.intoto.jsonl"]).expect("json");
+        assert_eq!(sigstore["dsseEnvelope"], envelope);
+        let key_id = procurize_archive::PublicKey::from_public_key_pem(
+            &std::fs::read_to_string(&public).expect("pub"),
+        )
+        .expect("key")
+        .key_id();
+        assert_eq!(
+            sigstore["verificationMaterial"]["publicKey"]["hint"],
+            key_id.as_str()
+        );
+    }
+}
+
+async fn reqwest_list(sim: &Simulator) -> Vec<u8> {
+    let client = procurize_core::Client::builder()
+        .base_url(sim.base_url())
+        .organization(SAMPLE_ORGANIZATION)
+        .build()
+        .expect("client");
+    let listing = client
+        .list_reports_detailed(&procurize_core::VersionFilter::exact(
+            "v1.2.0".parse().expect("v"),
+        ))
+        .await
+        .expect("list");
+    listing.pages[0].body.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_inputs_and_clock_give_identical_bytes() {
+    let sim = Simulator::start_sample().await.expect("sim");
+    let dir = tempfile::tempdir().expect("dir");
+    let (key, _) = keygen(dir.path(), "signer", "p256");
+    let first = dir.path().join("first.zip");
+    let second = dir.path().join("second.zip");
+    assert!(
+        output(archive(&sim, &key, &first, &["--min-version", "1.0"]))
+            .await
+            .status
+            .success()
+    );
+    assert!(
+        output(archive(&sim, &key, &second, &["--min-version", "1.0"]))
+            .await
+            .status
+            .success()
+    );
+    assert_eq!(
+        std::fs::read(&first).expect("first"),
+        std::fs::read(&second).expect("second")
+    );
+    // An existing bundle is never overwritten.
+    let again = output(archive(&sim, &key, &first, &["--min-version", "1.0"])).await;
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_tampering_is_detected_with_its_own_reason() {
+    let sim = Simulator::start_sample().await.expect("sim");
+    let dir = tempfile::tempdir().expect("dir");
+    let (key, public) = keygen(dir.path(), "signer", "p256");
+    let (other_key, other_public) = keygen(dir.path(), "other", "p256");
+    let bundle = dir.path().join("bundle.zip");
+    assert!(
+        output(archive(&sim, &key, &bundle, &["--version", "1.0"]))
+            .await
+            .status
+            .success()
+    );
+    let artifact = "artifacts/00000000-0000-0000-0000-000000000100.zip".to_owned();
+
+    let other = procurize_archive::SigningKey::from_pkcs8_pem(
+        &std::fs::read_to_string(&other_key).expect("key"),
+    )
+    .expect("key");
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "flipped",
+            Box::new(|files| {
+                let bytes = files.get_mut(&artifact).expect("artifact");
+                let last = bytes.len() - 30;
+                bytes[last] ^= 1;
+            }),
+            "artifacts/00000000-0000-0000-0000-000000000100.zip does not match its digest in the signed statement",
+        ),
+        (
+            "removed",
+            Box::new(|files| {
+                files.remove("artifacts/00000000-0000-0000-0000-000000000101.zip");
+            }),
+            "artifacts/00000000-0000-0000-0000-000000000101.zip is named by the signed statement but missing (a file was removed)",
+        ),
+        (
+            "added",
+            Box::new(|files| {
+                files.insert("artifacts/extra.zip".into(), b"PK".to_vec());
+            }),
+            "artifacts/extra.zip is not covered by the signed statement (a file was added)",
+        ),
+        (
+            "manifest",
+            Box::new(|files| {
+                let text = String::from_utf8(files["manifest.json"].clone()).expect("utf-8");
+                files.insert(
+                    "manifest.json".into(),
+                    text.replace("\"procurize\"", "\"procurise\"").into_bytes(),
+                );
+            }),
+            "manifest.json does not match its digest in the signed statement",
+        ),
+        (
+            "resigned",
+            Box::new(move |files| {
+                let envelope: procurize_archive::dsse::Envelope =
+                    serde_json::from_slice(&files["attestation.intoto.jsonl"]).expect("envelope");
+                let statement = base64_decode(&envelope.payload);
+                let forged = procurize_archive::dsse::Envelope::sign(
+                    &envelope.payload_type,
+                    &statement,
+                    &other,
+                );
+                files.insert(
+                    "attestation.intoto.jsonl".into(),
+                    serde_json::to_vec(&forged).expect("json"),
+                );
+            }),
+            "the envelope was signed by key",
+        ),
+    ];
+    for (name, change, expected) in cases {
+        let tampered = dir.path().join(format!("{name}.zip"));
+        rewrite(&bundle, &tampered, change);
+        let out = verify(&tampered, &public);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stdout(&out));
+        assert!(stdout(&out).contains(expected), "{name}: {}", stdout(&out));
+    }
+    // The wrong public key.
+    let out = verify(&bundle, &other_public);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("is not the bundle's signer.pub"),
+        "{}",
+        stdout(&out)
+    );
+    // Machines get JSON with every reason.
+    let out = run(procurize()
+        .arg("verify")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&other_public)
+        .args(["--format", "json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["valid"], false);
+    assert!(report["problems"].as_array().expect("problems").len() >= 2);
+    // A key that is not a key, or a bundle that does not exist: usage errors.
+    assert_eq!(verify(&bundle, &bundle).status.code(), Some(2));
+    assert_eq!(
+        verify(&dir.path().join("missing.zip"), &public)
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64")
+}
+
+fn crafted(name: &str) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    writer
+        .start_file("report.html", zip::write::SimpleFileOptions::default())
+        .expect("start");
+    writer.write_all(b"<html></html>").expect("write");
+    writer
+        .start_file(name, zip::write::SimpleFileOptions::default())
+        .expect("start");
+    writer.write_all(b"evil").expect("write");
+    writer.finish().expect("finish").into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malicious_archives_from_the_server_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (key, _) = keygen(dir.path(), "signer", "ed25519");
+    let archives = dir.path().join("archives");
+    std::fs::create_dir(&archives).expect("mkdir");
+    let id = "00000000-0000-0000-0000-000000000100";
+    let config = SimConfig {
+        data: SimData::sample(),
+        archive_dir: Some(archives.clone()),
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start_local(config).await.expect("sim");
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).expect("mkdir");
+    let mut truncated = crafted("a.txt");
+    truncated.truncate(truncated.len() / 2);
+    for (label, bytes, expected) in [
+        (
+            "zip-slip",
+            crafted("../x"),
+            "entry `../x`: has `..` in its path",
+        ),
+        (
+            "absolute",
+            crafted("/etc/x"),
+            "entry `/etc/x`: has an absolute path",
+        ),
+        (
+            "nested slip",
+            crafted("a/../../x"),
+            "entry `a/../../x`: has `..` in its path",
+        ),
+        ("truncated", truncated, "not a readable ZIP file"),
+    ] {
+        std::fs::write(archives.join(format!("{id}.zip")), &bytes).expect("write");
+        let bundle = out_dir.join("bundle.zip");
+        let out = output(archive(&sim, &key, &bundle, &["--report", id])).await;
+        assert_eq!(out.status.code(), Some(1), "{label}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("the archive of report {id} is invalid"))
+                && stderr(&out).contains(expected),
+            "{label}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read_dir(&out_dir).expect("dir").count(),
+            0,
+            "{label}: nothing left behind"
+        );
+    }
+    // Over the size cap.
+    std::fs::write(archives.join(format!("{id}.zip")), crafted("big.bin")).expect("write");
+    let out = output({
+        let mut command = archive(&sim, &key, &out_dir.join("bundle.zip"), &["--report", id]);
+        command.args(["--max-size", "8"]);
+        command
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("more than the 8 bytes allowed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(&out_dir).expect("dir").count(), 0);
+}
