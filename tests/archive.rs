@@ -65,7 +65,7 @@ fn entries(bundle: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// A change an attacker makes to a bundle's files.
-type Tamper = Box<dyn FnOnce(&mut BTreeMap<String, Vec<u8>>)>;
+type Tamper<'a> = Box<dyn FnOnce(&mut BTreeMap<String, Vec<u8>>) + 'a>;
 
 /// Rewrites a bundle as an attacker would: a well-formed ZIP with changed contents.
 fn rewrite(bundle: &Path, out: &Path, change: impl FnOnce(&mut BTreeMap<String, Vec<u8>>)) {
@@ -214,7 +214,7 @@ async fn every_kind_of_tampering_is_detected_with_its_own_reason() {
         &std::fs::read_to_string(&other_key).expect("key"),
     )
     .expect("key");
-    let cases: Vec<(&str, Tamper, &str)> = vec![
+    let cases: Vec<(&str, Tamper<'_>, &str)> = vec![
         (
             "flipped",
             Box::new(|files| {
