@@ -390,3 +390,61 @@ async fn malicious_archives_from_the_server_are_refused_and_nothing_is_written()
     );
     assert_eq!(std::fs::read_dir(&out_dir).expect("dir").count(), 0);
 }
+
+/// sigstore-js, a verifier we did not write, checks the Sigstore bundle offline with the public
+/// key (as `cosign verify-blob-attestation --key … --insecure-ignore-tlog` does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstore_js_verifies_the_bundle_offline() {
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop");
+    if !interop.join("node_modules/@sigstore/verify").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs tests/interop (npm ci) before the tests"
+        );
+        return;
+    }
+    let sim = Simulator::start_sample().await.expect("sim");
+    let dir = tempfile::tempdir().expect("dir");
+    for algorithm in ["p256", "ed25519"] {
+        let (key, public) = keygen(dir.path(), algorithm, algorithm);
+        let bundle = dir.path().join(format!("{algorithm}.zip"));
+        assert!(
+            output(archive(&sim, &key, &bundle, &["--version", "1.0"]))
+                .await
+                .status
+                .success()
+        );
+        let files = entries(&bundle);
+        let unpacked = dir.path().join(algorithm);
+        std::fs::create_dir_all(&unpacked).expect("mkdir");
+        for name in ["attestation.sigstore.json", "manifest.json"] {
+            std::fs::write(unpacked.join(name), &files[name]).expect("write");
+        }
+        let node = |blob: &Path| {
+            std::process::Command::new("node")
+                .arg(interop.join("sigstore-verify.cjs"))
+                .arg(unpacked.join("attestation.sigstore.json"))
+                .arg(&public)
+                .arg(blob)
+                .arg(procurize_archive::PREDICATE_TYPE)
+                .output()
+                .expect("node")
+        };
+        let out = node(&unpacked.join("manifest.json"));
+        assert!(
+            out.status.success(),
+            "{algorithm}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("verified: key "));
+        // An edited blob is not a subject.
+        std::fs::write(unpacked.join("edited.json"), b"{}").expect("write");
+        let out = node(&unpacked.join("edited.json"));
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is not a subject"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
