@@ -247,3 +247,45 @@ async fn setup_downloads_verifies_and_installs_a_release() {
 fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_archive_action_signs_with_the_key_from_the_environment() {
+    let sim = Simulator::start_sample().await.expect("sim");
+    let dir = tempfile::tempdir().expect("dir");
+    let key = procurize_archive::SigningKey::generate(procurize_archive::Algorithm::P256);
+    let bundle = dir.path().join("evidence.zip");
+    let github_output = dir.path().join("github_output");
+    let mut command = Command::new("bash");
+    command
+        .arg(root().join("plugins/audit-archive/archive.sh"))
+        .env("PROCURIZE", binary())
+        .env("PROCURIZE_SIGNING_KEY", key.to_pkcs8_pem().expect("pem"))
+        .env("INPUT_ORG", SAMPLE_ORGANIZATION)
+        .env("INPUT_BASE_URL", sim.base_url())
+        .env(
+            "INPUT_REPORTS",
+            "00000000-0000-0000-0000-000000000100\n 00000000-0000-0000-0000-00000000010c \n",
+        )
+        .env("INPUT_BUNDLE", &bundle)
+        .env("GITHUB_OUTPUT", &github_output);
+    let out = output(command).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("PRIVATE KEY"),
+        "the key is never printed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&github_output).expect("outputs"),
+        format!("bundle={}\n", bundle.display())
+    );
+    let public = dir.path().join("signer.pub");
+    std::fs::write(&public, key.public_key().to_public_key_pem()).expect("write");
+    let verified = Command::new(binary())
+        .arg("verify")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&public)
+        .output()
+        .expect("verify");
+    assert!(verified.status.success(), "{}", stdout(&verified));
+}
