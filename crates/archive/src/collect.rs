@@ -97,6 +97,8 @@ pub async fn collect(
             report,
             path,
             url: download.url,
+            size: download.size,
+            sha256: hex::encode(download.sha256),
             files,
         });
     }
