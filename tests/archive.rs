@@ -374,6 +374,61 @@ async fn malicious_archives_from_the_server_are_refused_and_nothing_is_written()
             "{label}: nothing left behind"
         );
     }
+    // A symbolic link, an encrypted entry, and an entry whose declared size lies.
+    let symlink = {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        writer
+            .add_symlink(
+                "report.html",
+                "/etc/passwd",
+                zip::write::SimpleFileOptions::default(),
+            )
+            .expect("symlink");
+        writer.finish().expect("finish").into_inner()
+    };
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let plain = {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        writer.start_file("report.pdf", stored).expect("start");
+        writer.write_all(&[b'x'; 1000]).expect("write");
+        writer.finish().expect("finish").into_inner()
+    };
+    let central = plain
+        .windows(4)
+        .position(|w| w == b"PK\x01\x02")
+        .expect("central directory");
+    let mut encrypted = plain.clone();
+    encrypted[6] |= 1;
+    encrypted[central + 8] |= 1;
+    let mut lying = plain;
+    lying[central + 24..central + 28].copy_from_slice(&10u32.to_le_bytes());
+    for (label, bytes, expected) in [
+        (
+            "symlink",
+            symlink,
+            "entry `report.html`: is a symbolic link",
+        ),
+        ("encrypted", encrypted, "entry `report.pdf`: is encrypted"),
+        ("lying size", lying, "entry `report.pdf`:"),
+    ] {
+        std::fs::write(archives.join(format!("{id}.zip")), &bytes).expect("write");
+        let out = output(archive(
+            &sim,
+            &key,
+            &out_dir.join("bundle.zip"),
+            &["--report", id],
+        ))
+        .await;
+        assert_eq!(out.status.code(), Some(1), "{label}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{label}: {}", stderr(&out));
+        assert_eq!(
+            std::fs::read_dir(&out_dir).expect("dir").count(),
+            0,
+            "{label}: nothing left behind"
+        );
+    }
+
     // Over the size cap.
     std::fs::write(archives.join(format!("{id}.zip")), crafted("big.bin")).expect("write");
     let out = output({
@@ -447,4 +502,55 @@ async fn sigstore_js_verifies_the_bundle_offline() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_failures_exit_3_and_no_match_is_reported() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (key, _) = keygen(dir.path(), "signer", "p256");
+    let failing = Simulator::start_local(SimConfig::sample_with(procurize_sim::Faults {
+        fail_first: u64::MAX,
+        ..procurize_sim::Faults::default()
+    }))
+    .await
+    .expect("sim");
+    let out = output(archive(
+        &failing,
+        &key,
+        &dir.path().join("a.zip"),
+        &["--version", "1.0"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("HTTP 500"), "{}", stderr(&out));
+    let sim = Simulator::start_sample().await.expect("sim");
+    let out = output(archive(
+        &sim,
+        &key,
+        &dir.path().join("b.zip"),
+        &["--version", "9.9"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("no report matches"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("a.zip").exists() && !dir.path().join("b.zip").exists());
+    // A key that is not a key is a usage error, before any request.
+    std::fs::write(dir.path().join("bad.key"), "not a key").expect("write");
+    let out = output(archive(
+        &sim,
+        &dir.path().join("bad.key"),
+        &dir.path().join("c.zip"),
+        &["--version", "1.0"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read the signing key"),
+        "{}",
+        stderr(&out)
+    );
 }
