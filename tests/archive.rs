@@ -7,14 +7,8 @@ use std::collections::BTreeMap;
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
-use common::{procurize, run, stderr, stdout};
+use common::{output, procurize, run, stderr, stdout};
 use procurize_sim::{SAMPLE_ORGANIZATION, SimConfig, SimData, Simulator};
-
-async fn output(mut command: std::process::Command) -> std::process::Output {
-    tokio::task::spawn_blocking(move || run(&mut command))
-        .await
-        .expect("join")
-}
 
 fn keygen(dir: &Path, name: &str, algorithm: &str) -> (PathBuf, PathBuf) {
     let out = run(procurize()
@@ -106,7 +100,7 @@ async fn archive_then_verify_and_standard_tools_agree() {
             6
         );
         // The list response exactly as served.
-        let served = reqwest_list(&sim).await;
+        let served = common::served_list(&sim, "v1.2.0").await;
         assert_eq!(files["metadata/reports.json"], served);
         // sha256sum -c accepts SHA256SUMS.
         let unpacked = dir.path().join(format!("{algorithm}-unpacked"));
@@ -145,21 +139,6 @@ async fn archive_then_verify_and_standard_tools_agree() {
             key_id.as_str()
         );
     }
-}
-
-async fn reqwest_list(sim: &Simulator) -> Vec<u8> {
-    let client = procurize_core::Client::builder()
-        .base_url(sim.base_url())
-        .organization(SAMPLE_ORGANIZATION)
-        .build()
-        .expect("client");
-    let listing = client
-        .list_reports_detailed(&procurize_core::VersionFilter::exact(
-            "v1.2.0".parse().expect("v"),
-        ))
-        .await
-        .expect("list");
-    listing.pages[0].body.clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use procurize_core::{ReportList, Uuid};
 use procurize_sim::{Faults, RecordingReceiver, SAMPLE_ORGANIZATION, SimConfig, Simulator};
 mod common;
 
-use common::{procurize, run, stderr, stdout};
+use common::{output, procurize, run, stderr, stdout};
 
 async fn sim_with(faults: Faults) -> Simulator {
     Simulator::start_local(SimConfig::sample_with(faults))
@@ -31,13 +31,6 @@ async fn run_against(sim: &Simulator, args: &[&str]) -> std::process::Output {
     let mut command = against(sim);
     command.args(args);
     output(command).await
-}
-
-/// Runs a blocking command while the simulator keeps serving on the runtime's other thread.
-async fn output(mut command: std::process::Command) -> std::process::Output {
-    tokio::task::spawn_blocking(move || run(&mut command))
-        .await
-        .expect("join")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,32 +75,13 @@ async fn reports_list_json_keeps_the_api_shape() {
     insta::assert_snapshot!("reports_list_json", stdout(&out));
     let printed: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     // The same document the API served, field for field.
-    let served = reqwest_free_get(
-        &sim,
-        "/security/report/list?org=00000000-0000-0000-0000-000000000001&version=1.0",
-    )
-    .await;
+    let served: serde_json::Value =
+        serde_json::from_slice(&common::served_list(&sim, "1.0").await).expect("JSON");
     assert_eq!(printed, served);
     assert_eq!(
         sim.requests()[0].query,
         format!("org={SAMPLE_ORGANIZATION}&version=v1.0")
     );
-}
-
-/// The simulator's own answer, fetched by the library (not by the binary under test).
-async fn reqwest_free_get(sim: &Simulator, _path: &str) -> serde_json::Value {
-    let client = procurize_core::Client::builder()
-        .base_url(sim.base_url())
-        .organization(SAMPLE_ORGANIZATION)
-        .build()
-        .expect("client");
-    let listing = client
-        .list_reports_detailed(&procurize_core::VersionFilter::exact(
-            "1.0".parse().expect("v"),
-        ))
-        .await
-        .expect("list");
-    serde_json::from_slice(&listing.pages[0].body).expect("json")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

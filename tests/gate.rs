@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{procurize, run, stderr, stdout};
+use common::{output, procurize, stderr, stdout};
 use procurize_sim::{Faults, SAMPLE_ORGANIZATION, SimConfig, Simulator};
 
 fn gate(sim: &Simulator) -> std::process::Command {
@@ -21,12 +21,6 @@ fn gate(sim: &Simulator) -> std::process::Command {
             "2026-07-15",
         ]);
     command
-}
-
-async fn output(mut command: std::process::Command) -> std::process::Output {
-    tokio::task::spawn_blocking(move || run(&mut command))
-        .await
-        .expect("join")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{binary, stderr, stdout};
+use common::{binary, output, stderr, stdout};
 use procurize_sim::{SAMPLE_ORGANIZATION, Simulator};
 
 fn root() -> PathBuf {
@@ -25,12 +25,6 @@ fn gate_sh(sim: &Simulator, inputs: &[(&str, &str)]) -> Command {
         command.env(name, value);
     }
     command
-}
-
-async fn output(mut command: Command) -> std::process::Output {
-    tokio::task::spawn_blocking(move || command.output().expect("run"))
-        .await
-        .expect("join")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,3 +49,23 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).expect("UTF-8 standard error")
 }
+
+/// Runs a command on a blocking thread, so that a simulator on the test's runtime keeps serving.
+pub async fn output(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || run(&mut command))
+        .await
+        .expect("join")
+}
+
+/// The simulator's list response for `version`, exactly as served, fetched by the library (not
+/// by the binary under test).
+pub async fn served_list(sim: &procurize_sim::Simulator, version: &str) -> Vec<u8> {
+    let client = procurize_core::Client::builder()
+        .base_url(sim.base_url())
+        .organization(procurize_sim::SAMPLE_ORGANIZATION)
+        .build()
+        .expect("client");
+    let filter = procurize_core::VersionFilter::exact(version.parse().expect("version"));
+    let listing = client.list_reports_detailed(&filter).await.expect("list");
+    listing.pages[0].body.clone()
+}

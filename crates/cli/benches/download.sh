@@ -6,48 +6,29 @@
 #
 # Prints, per size: the median times (hyperfine), the throughput ratio procurize/curl (goal
 # >= 0.9), and the peak RSS of procurize (goal <= 40 MiB, flat across sizes).
-set -euo pipefail
-cd "$(dirname "$0")/../../.."
-command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
-command -v curl >/dev/null || { echo "needs curl" >&2; exit 2; }
+# shellcheck source=crates/cli/benches/lib.sh
+source "$(dirname "$0")/lib.sh"
+need hyperfine curl python3
 
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100 1024)
-cargo build --release -q -p procurize-cli
-bin="${CARGO_TARGET_DIR:-target}/release/procurize"
-work=$(mktemp -d)
-trap 'kill "${sim_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
-org=00000000-0000-0000-0000-000000000001
 mkdir -p "$work/archives"
-
 # One prepared archive per size, named after a sample report so the simulator serves it from disk.
 ids=()
 for i in "${!sizes[@]}"; do
   id=$(printf '00000000-0000-0000-0000-%012x' $((0x100 + i)))
   ids+=("$id")
-  python3 - "$work/archives/$id.zip" "${sizes[$i]}" <<'PY'
-import os, sys, zipfile
-path, mib = sys.argv[1], int(sys.argv[2])
-chunk = os.urandom(1 << 20)
-with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as z:
-    with z.open("report.bin", "w", force_zip64=True) as f:
-        for _ in range(mib):
-            f.write(chunk)
-PY
+  make_archive "$work/archives/$id.zip" "${sizes[$i]}"
 done
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin" -q sim --listen "127.0.0.1:$port" --archive-dir "$work/archives" &
-sim_pid=$!
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+start_sim --archive-dir "$work/archives"
 
 for i in "${!sizes[@]}"; do
   id=${ids[$i]}
-  url="http://127.0.0.1:$port/security/report/files?org=$org&reports=$id"
+  url="$base/security/report/files?org=$org&reports=$id"
   echo "=== ${sizes[$i]} MiB archive"
   hyperfine --warmup 1 --runs 5 --export-json "$work/h.json" \
     -n curl "curl -sf -o $work/curl.zip '$url'" \
-    -n procurize "$bin -q --base-url http://127.0.0.1:$port --org $org reports download --report $id -o $work/procurize.zip"
+    -n procurize "$bin -q --base-url $base --org $org reports download --report $id -o $work/procurize.zip"
   python3 - "$work/h.json" "${sizes[$i]}" <<'PY'
 import json, sys
 r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
@@ -56,7 +37,7 @@ print(f"median: curl {r['curl']:.3f} s ({mib / r['curl']:.0f} MiB/s), procurize 
 print(f"throughput ratio procurize/curl: {r['curl'] / r['procurize']:.2f}")
 PY
   cmp "$work/curl.zip" "$work/procurize.zip"
-  rss=$( { /usr/bin/time -f '%M' "$bin" -q --base-url "http://127.0.0.1:$port" --org $org reports download --report "$id" -o "$work/procurize.zip"; } 2>&1 | tail -1)
+  rss=$( { /usr/bin/time -f '%M' "$bin" -q --base-url "$base" --org $org reports download --report "$id" -o "$work/procurize.zip"; } 2>&1 | tail -1)
   curl_rss=$( { /usr/bin/time -f '%M' curl -sf -o "$work/curl.zip" "$url"; } 2>&1 | tail -1)
   echo "peak RSS: procurize $((rss / 1024)) MiB, curl $((curl_rss / 1024)) MiB"
 done

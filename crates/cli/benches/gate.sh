@@ -3,27 +3,18 @@
 # the same check with curl and jq, the way common quality-gate actions do (goal: faster).
 #
 #   bash crates/cli/benches/gate.sh
-set -euo pipefail
-cd "$(dirname "$0")/../../.."
-for tool in hyperfine curl jq; do
-  command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
-done
-cargo build --release -q -p procurize-cli
-bin="$(pwd)/${CARGO_TARGET_DIR:-target}/release/procurize"
-work=$(mktemp -d)
-trap 'kill "${sim_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
-org=00000000-0000-0000-0000-000000000001
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin" -q sim --listen "127.0.0.1:$port" &
-sim_pid=$!
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+# shellcheck source=crates/cli/benches/lib.sh
+source "$(dirname "$0")/lib.sh"
+need hyperfine curl jq python3
+# shellcheck disable=SC2119  # start_sim takes the simulator's arguments, not the script's
+start_sim
 
 # The script: every report of the version must be rated B or better with at most 5
 # vulnerabilities; exit 1 otherwise.
 cat > "$work/gate-curl-jq.sh" <<SCRIPT
 #!/usr/bin/env bash
 set -euo pipefail
-body=\$(curl -sf "http://127.0.0.1:$port/security/report/list?org=$org&version=1.2.0")
+body=\$(curl -sf "$base/security/report/list?org=$org&version=1.2.0")
 echo "\$body" | jq -r '.reports[] | "\(.projectName) \(.projectVersion) \(.reportType): \(.securityRating) \(.vulnerabilitiesCount)"'
 failed=\$(echo "\$body" | jq '[.reports[] | select((.securityRating > "B") or (.vulnerabilitiesCount > 5))] | length')
 [ "\$failed" -eq 0 ]
@@ -33,7 +24,7 @@ chmod +x "$work/gate-curl-jq.sh"
 # Both exit 1 here (the version fails): hyperfine is told to accept that.
 hyperfine --warmup 5 --runs 100 -N -i --export-json "$work/h.json" \
   -n "curl + jq script" "$work/gate-curl-jq.sh" \
-  -n "procurize gate" "$bin -q --base-url http://127.0.0.1:$port --org $org gate --version 1.2.0 --min-rating B --max-vulnerabilities 5"
+  -n "procurize gate" "$bin -q --base-url $base --org $org gate --version 1.2.0 --min-rating B --max-vulnerabilities 5"
 python3 - "$work/h.json" <<'PY'
 import json, sys
 r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}

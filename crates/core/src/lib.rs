@@ -25,6 +25,7 @@ mod filter;
 pub mod fs;
 mod model;
 mod retry;
+pub mod text;
 mod timestamp;
 mod version;
 pub mod webhook;

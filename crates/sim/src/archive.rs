@@ -74,7 +74,7 @@ fn pdf_lines(report: &Report) -> Vec<String> {
 }
 
 fn html(report: &Report) -> String {
-    let e = escape;
+    let e = procurize_core::text::escape_markup;
     format!(
         r#"<!DOCTYPE html>
 <html lang="en">
@@ -109,21 +109,6 @@ fn html(report: &Report) -> String {
     )
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,13 +141,5 @@ mod tests {
                 .expect("read");
             assert!(pdf.starts_with(b"%PDF-1.4"));
         }
-    }
-
-    #[test]
-    fn html_escapes_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
     }
 }

@@ -1,22 +1,7 @@
+use procurize_core::text::escape_markup as xml;
+
 use super::Context;
 use crate::{Outcome, Status};
-
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 forbids most control characters, even escaped.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// JUnit XML for GitLab's `artifacts:reports:junit`: a test case per report and rule, and per
 /// missing report; failures carry the reason, warnings are passing cases that say so.
