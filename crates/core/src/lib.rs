@@ -20,6 +20,7 @@
 //! ```
 
 mod client;
+pub mod config;
 mod error;
 mod filter;
 pub mod fs;

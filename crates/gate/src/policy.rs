@@ -287,41 +287,20 @@ impl Policy {
     /// Parses a policy file's text. `origin` names the file in errors, which give its line:
     /// unknown keys and bad values are errors, never ignored.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, GateError> {
-        let policy: Self = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|span| line_column(text, span.start))
-                .unwrap_or((1, 1));
-            let message = e.message().trim();
-            let message = match key_at(text, line) {
-                Some(key)
-                    if !message
-                        .contains(&format!("`{}`", key.rsplit('.').next().unwrap_or(&key))) =>
-                {
-                    format!("`{key}`: {message}")
-                }
-                _ => message.to_owned(),
-            };
-            GateError::Policy {
-                file: origin.to_owned(),
-                line,
-                column,
-                message,
-            }
-        })?;
+        let policy: Self =
+            procurize_core::config::parse_toml(text, origin).map_err(|e| GateError::Policy {
+                file: e.file,
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            })?;
         policy.validate(origin, text)?;
         Ok(policy)
     }
 
     fn validate(&self, origin: &str, text: &str) -> Result<(), GateError> {
-        let locate = |table: &str, index: usize| -> usize {
-            // The line of the index-th `[[table]]` header.
-            text.lines()
-                .enumerate()
-                .filter(|(_, l)| l.trim_start().starts_with(&format!("[[{table}]]")))
-                .nth(index)
-                .map_or(1, |(n, _)| n + 1)
-        };
+        let locate =
+            |table: &str, index: usize| procurize_core::config::table_line(text, table, index);
         let error = |line, message: String| GateError::Policy {
             file: origin.to_owned(),
             line,
@@ -379,31 +358,4 @@ impl Policy {
         }
         limits
     }
-}
-
-/// The key assigned on `line` (1-based), qualified by the table it is in: `waiver.expires`.
-fn key_at(text: &str, line: usize) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let here = lines.get(line.checked_sub(1)?)?;
-    let (key, _) = here.split_once('=')?;
-    let key = key.trim().trim_matches('"');
-    if key.is_empty() || key.starts_with('[') {
-        return None;
-    }
-    let table = lines[..line - 1].iter().rev().find_map(|l| {
-        let l = l.trim();
-        l.starts_with('[')
-            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
-    });
-    Some(match table {
-        Some(t) => format!("{t}.{key}"),
-        None => key.to_owned(),
-    })
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
