@@ -21,11 +21,26 @@ pub struct ConfigFileError {
 /// them (`#[serde(deny_unknown_fields)]`); every error says where, and which key.
 pub fn parse_toml<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, ConfigFileError> {
     toml::from_str(text).map_err(|e| {
-        let (line, column) = e
+        let (mut line, mut column) = e
             .span()
             .map(|span| line_column(text, span.start))
             .unwrap_or((1, 1));
         let message = e.message().trim();
+        // Some errors (in tagged tables) point at the table; find the unknown key's own line.
+        if let Some(key) = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(key, _)| key)
+        {
+            if let Some(found) = text.lines().enumerate().skip(line - 1).find_map(|(n, l)| {
+                l.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+                    .then_some(n + 1)
+            }) {
+                (line, column) = (found, 1);
+            }
+        }
         let message = match key_at(text, line) {
             Some(key)
                 if !message.contains(&format!("`{}`", key.rsplit('.').next().unwrap_or(&key))) =>

@@ -41,8 +41,9 @@ impl RetryPolicy {
         }
     }
 
-    /// The wait after failed attempt number `attempt` (1-based).
-    pub(crate) fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    /// The wait after failed attempt number `attempt` (1-based): `retry_after` (capped) when
+    /// the server asked for one, else exponential backoff with jitter.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(after) = retry_after {
             return after.min(self.max_retry_after);
         }

@@ -2,10 +2,15 @@
 //! messages in Slack, e-mail, Jira and files, rendered from handlebars templates and routed by
 //! rules.
 
+mod channel;
+pub mod config;
 pub mod event;
+mod notifier;
 pub mod templates;
 
+pub use config::Config;
 pub use event::{Event, EventKind, events_from_json};
+pub use notifier::{Delivery, Notifier};
 pub use templates::Templates;
 
 /// What can go wrong while notifying.

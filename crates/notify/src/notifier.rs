@@ -1,0 +1,168 @@
+//! Routing events to channels and delivering them: per-channel time-outs, retries with backoff,
+//! bounded concurrency; one channel failing never stops the others.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use procurize_core::RetryPolicy;
+use serde::Serialize;
+
+use crate::NotifyError;
+use crate::channel::Channel;
+use crate::config::Config;
+use crate::event::{Event, EventKind};
+use crate::templates::Templates;
+
+/// The most deliveries in flight at once.
+const CONCURRENCY: usize = 8;
+
+/// One event sent to one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// The channel.
+    pub channel: String,
+    /// The event's kind.
+    pub kind: EventKind,
+    /// The event's fingerprint.
+    pub fingerprint: String,
+    /// Whether it was delivered.
+    pub delivered: bool,
+    /// What happened (the server's answer, or why it failed).
+    pub detail: String,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// A configured notifier: templates compiled and checked, channels ready.
+pub struct Notifier {
+    config: Config,
+    templates: Templates,
+    channels: BTreeMap<String, Arc<Channel>>,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("channels", &self.channels.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Notifier {
+    /// Builds the channels (secrets read now, so a missing one is a configuration error) and
+    /// compiles and checks every template.
+    pub fn new(config: Config) -> Result<Self, NotifyError> {
+        let templates = Templates::load(config.templates.as_deref())?;
+        let timeout = Duration::from_secs(config.timeout_seconds.max(1));
+        let channels = config
+            .channels
+            .iter()
+            .map(|(name, c)| Ok((name.clone(), Arc::new(Channel::build(name, c, timeout)?))))
+            .collect::<Result<_, NotifyError>>()?;
+        let retry = RetryPolicy {
+            max_attempts: config.attempts,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
+        };
+        Ok(Self {
+            config,
+            templates,
+            channels,
+            retry,
+        })
+    }
+
+    /// Uses another retry policy (tests shorten the waits).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Every (event, channel) pair the routing rules select, in order.
+    pub fn plan<'e>(&self, events: &'e [Event]) -> Vec<(&'e Event, String)> {
+        events
+            .iter()
+            .flat_map(|e| {
+                self.config
+                    .channels_for(e)
+                    .into_iter()
+                    .map(move |c| (e, c.to_owned()))
+            })
+            .collect()
+    }
+
+    /// The message each planned delivery would send, without sending it.
+    pub fn dry_run(&self, events: &[Event]) -> Result<Vec<(String, String, Vec<u8>)>, NotifyError> {
+        self.plan(events)
+            .into_iter()
+            .map(|(event, channel)| {
+                let rendered = self.channels[&channel].render(&self.templates, event)?;
+                Ok((channel, event.fingerprint.clone(), rendered))
+            })
+            .collect()
+    }
+
+    /// Delivers every planned message; returns one result per (event, channel).
+    pub async fn deliver(&self, events: &[Event]) -> Vec<Delivery> {
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let mut tasks = Vec::new();
+        for (event, name) in self.plan(events) {
+            let channel = self.channels[&name].clone();
+            let semaphore = semaphore.clone();
+            let event = event.clone();
+            let retry = self.retry.clone();
+            let templates = &self.templates;
+            tasks.push(async move {
+                let _permit = semaphore.acquire().await;
+                let mut attempts = 0;
+                loop {
+                    attempts += 1;
+                    match channel.send(templates, &event).await {
+                        Ok(detail) => break delivery(&name, &event, true, detail, attempts),
+                        Err(failure) if failure.retry && attempts < retry.max_attempts => {
+                            tracing::warn!(channel = %name, attempt = attempts, "delivery failed: {}; retrying", failure.reason);
+                            tokio::time::sleep(retry.delay(attempts, None)).await;
+                        }
+                        Err(failure) => break delivery(&name, &event, false, failure.reason, attempts),
+                    }
+                }
+            });
+        }
+        futures_util::future::join_all(tasks).await
+    }
+
+    /// Runs every channel's healthcheck: credentials and reachability, nothing sent.
+    pub async fn healthcheck(&self) -> Vec<(String, Result<String, String>)> {
+        let mut results = Vec::new();
+        for (name, channel) in &self.channels {
+            results.push((name.clone(), channel.healthcheck().await));
+        }
+        results
+    }
+
+    /// The compiled templates.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+}
+
+fn delivery(
+    channel: &str,
+    event: &Event,
+    delivered: bool,
+    detail: String,
+    attempts: u32,
+) -> Delivery {
+    Delivery {
+        channel: channel.to_owned(),
+        kind: event.kind,
+        fingerprint: event.fingerprint.clone(),
+        delivered,
+        detail,
+        attempts,
+    }
+}
