@@ -31,15 +31,14 @@ pub fn parse_toml<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, Co
             .strip_prefix("unknown field `")
             .and_then(|rest| rest.split_once('`'))
             .map(|(key, _)| key)
-        {
-            if let Some(found) = text.lines().enumerate().skip(line - 1).find_map(|(n, l)| {
+            && let Some(found) = text.lines().enumerate().skip(line - 1).find_map(|(n, l)| {
                 l.trim_start()
                     .strip_prefix(key)
                     .is_some_and(|rest| rest.trim_start().starts_with('='))
                     .then_some(n + 1)
-            }) {
-                (line, column) = (found, 1);
-            }
+            })
+        {
+            (line, column) = (found, 1);
         }
         let message = match key_at(text, line) {
             Some(key)

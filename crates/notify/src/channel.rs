@@ -15,7 +15,7 @@ use crate::templates::Templates;
 
 /// A ready channel.
 pub(crate) enum Channel {
-    Email(EmailChannel),
+    Email(Box<EmailChannel>),
     File(FileChannel),
 }
 
@@ -44,9 +44,9 @@ impl Channel {
         timeout: Duration,
     ) -> Result<Self, NotifyError> {
         match config {
-            ChannelConfig::Email(email) => {
-                Ok(Self::Email(EmailChannel::build(name, email, timeout)?))
-            }
+            ChannelConfig::Email(email) => Ok(Self::Email(Box::new(EmailChannel::build(
+                name, email, timeout,
+            )?))),
             ChannelConfig::File(FileConfig { folder, format }) => Ok(Self::File(FileChannel {
                 folder: folder.clone(),
                 format: *format,
