@@ -36,6 +36,16 @@ fn gate() {
 }
 
 #[test]
+fn notify() {
+    insta::assert_snapshot!("notify", help(&["notify"]));
+}
+
+#[test]
+fn notify_check() {
+    insta::assert_snapshot!("notify_check", help(&["notify", "check"]));
+}
+
+#[test]
 fn archive() {
     insta::assert_snapshot!("archive", help(&["archive"]));
 }

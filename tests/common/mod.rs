@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod smtp;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -122,6 +122,9 @@ pub(crate) enum Command {
     /// Fail the build when security ratings or vulnerability counts break a policy
     #[command(after_help = GATE_AFTER_HELP)]
     Gate(Box<GateArgs>),
+    /// Send gate failures and report events to e-mail or files (Slack and Jira payloads), per routing rules
+    #[command(after_help = NOTIFY_AFTER_HELP)]
+    Notify(NotifyArgs),
     /// Archive a release's reports as a signed, verifiable evidence bundle
     #[command(after_help = ARCHIVE_AFTER_HELP)]
     Archive(ArchiveArgs),
@@ -133,6 +136,42 @@ pub(crate) enum Command {
     Keygen(KeygenArgs),
     /// Run a local simulator of the Procurize API, or send it a webhook
     Sim(SimArgs),
+}
+
+const NOTIFY_AFTER_HELP: &str = "\
+The event is the gate's JSON outcome (procurize gate --json FILE) or a webhook payload. Secrets
+come from environment variables or files named in the configuration, never from the command line.
+
+Exit status:
+  0  every message was delivered (or, with --dry-run, rendered)
+  2  bad configuration, template or event
+  3  a channel failed after its retries (the others still delivered)";
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct NotifyArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<NotifyCommand>,
+    /// The notifier's configuration (TOML)
+    #[arg(long, value_name = "FILE", required = true)]
+    pub(crate) config: Option<PathBuf>,
+    /// The event: a file, or - for standard input
+    #[arg(long, value_name = "FILE", required = true)]
+    pub(crate) event: Option<PathBuf>,
+    /// Render every message that would be sent and print it; send nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NotifyCommand {
+    /// Check every channel's credentials and reachability, sending nothing
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// The notifier's configuration (TOML)
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 const ARCHIVE_AFTER_HELP: &str = "\

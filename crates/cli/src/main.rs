@@ -10,6 +10,7 @@ mod args;
 mod connect;
 mod gate;
 mod keygen;
+mod notify;
 mod output;
 mod reports;
 mod sim;
@@ -93,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Gate(args) => gate::run(&cli.global, *args).await,
         Command::Keygen(args) => keygen::run(&cli.global, &args),
         Command::Archive(args) => archive::run(&cli.global, args).await,
+        Command::Notify(args) => notify::run(&cli.global, args).await,
         Command::Verify(args) => archive::verify(&args),
         Command::Sim(args) => sim::run(&cli.global, args).await,
     }
@@ -155,6 +157,10 @@ fn exit_status(error: &anyhow::Error) -> Exit {
             } else {
                 Exit::Runtime
             };
+        }
+        if cause.is::<procurize_notify::NotifyError>() {
+            // Configuration, templates and input: the caller's to fix.
+            return Exit::Usage;
         }
         if let Some(e) = cause.downcast_ref::<procurize_archive::ArchiveError>() {
             use procurize_archive::ArchiveError as A;
