@@ -305,3 +305,19 @@ fn configuration_is_strict_and_errors_name_file_and_line() {
         .to_string();
     assert!(err.contains("PROCURIZE_TEST_NO_SUCH_VAR"), "{err}");
 }
+
+#[test]
+fn the_readme_configuration_example_is_valid() {
+    let readme = include_str!("../../../README.md");
+    let block = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(toml, _)| toml))
+        .find(|toml| toml.contains("[channels.security-mail]"))
+        .expect("the notifier example");
+    let dir = tempfile::tempdir().expect("dir");
+    let config = config(dir.path(), block);
+    assert_eq!(config.channels.len(), 2);
+    assert_eq!(config.routes.len(), 2);
+    assert_eq!(config.attempts, 3);
+}
