@@ -7,6 +7,8 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::json;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
 
 use crate::NotifyError;
 use crate::config::{ChannelConfig, EmailConfig, FileConfig, FileFormat};
@@ -16,7 +18,23 @@ use crate::templates::Templates;
 /// A ready channel.
 pub(crate) enum Channel {
     Email(Box<EmailChannel>),
+    Slack(Box<SlackChannel>),
     File(FileChannel),
+}
+
+pub(crate) struct SlackChannel {
+    client: SlackClient<SlackClientHyperHttpsConnector>,
+    target: SlackTarget,
+}
+
+enum SlackTarget {
+    Bot {
+        token: SlackApiToken,
+        channel: String,
+    },
+    Webhook {
+        url: url::Url,
+    },
 }
 
 pub(crate) struct EmailChannel {
@@ -35,6 +53,18 @@ pub(crate) struct FileChannel {
 pub(crate) struct Failure {
     pub(crate) reason: String,
     pub(crate) retry: bool,
+    /// How long the service asked us to wait (Slack's 429 `Retry-After`).
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn fatal(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            retry: false,
+            retry_after: None,
+        }
+    }
 }
 
 impl Channel {
@@ -47,6 +77,9 @@ impl Channel {
             ChannelConfig::Email(email) => Ok(Self::Email(Box::new(EmailChannel::build(
                 name, email, timeout,
             )?))),
+            ChannelConfig::Slack(slack) => {
+                Ok(Self::Slack(Box::new(SlackChannel::build(name, slack)?)))
+            }
             ChannelConfig::File(FileConfig { folder, format }) => Ok(Self::File(FileChannel {
                 folder: folder.clone(),
                 format: *format,
@@ -65,6 +98,7 @@ impl Channel {
                     procurize_core::error_chain(&e)
                 )),
             },
+            Self::Slack(slack) => slack.healthcheck().await,
             Self::File(file) => std::fs::create_dir_all(&file.folder)
                 .and_then(|()| tempfile::tempfile_in(&file.folder).map(drop))
                 .map(|()| format!("{} is writable", file.folder.display()))
@@ -80,6 +114,7 @@ impl Channel {
     ) -> Result<Vec<u8>, NotifyError> {
         match self {
             Self::Email(email) => Ok(email.message(templates, event)?.formatted()),
+            Self::Slack(_) => render_format(FileFormat::Slack, templates, event),
             Self::File(file) => render_format(file.format, templates, event),
         }
     }
@@ -92,23 +127,22 @@ impl Channel {
     ) -> Result<String, Failure> {
         match self {
             Self::Email(email) => {
-                let message = email.message(templates, event).map_err(|e| Failure {
-                    reason: e.to_string(),
-                    retry: false,
-                })?;
+                let message = email
+                    .message(templates, event)
+                    .map_err(|e| Failure::fatal(e.to_string()))?;
                 match email.transport.send(message).await {
                     Ok(response) => Ok(format!("accepted: {}", response.code())),
                     Err(e) => Err(Failure {
                         retry: !e.is_permanent(),
                         reason: procurize_core::error_chain(&e),
+                        retry_after: None,
                     }),
                 }
             }
+            Self::Slack(slack) => slack.send(templates, event).await,
             Self::File(file) => {
-                let bytes = render_format(file.format, templates, event).map_err(|e| Failure {
-                    reason: e.to_string(),
-                    retry: false,
-                })?;
+                let bytes = render_format(file.format, templates, event)
+                    .map_err(|e| Failure::fatal(e.to_string()))?;
                 let extension = if file.format == FileFormat::Email {
                     "eml"
                 } else {
@@ -119,14 +153,11 @@ impl Channel {
                     event.fingerprint,
                     event.kind.as_str()
                 ));
-                std::fs::create_dir_all(&file.folder).map_err(|e| Failure {
-                    reason: format!("cannot create {}: {e}", file.folder.display()),
-                    retry: false,
+                std::fs::create_dir_all(&file.folder).map_err(|e| {
+                    Failure::fatal(format!("cannot create {}: {e}", file.folder.display()))
                 })?;
-                procurize_core::fs::write_atomic(&path, &bytes).map_err(|e| Failure {
-                    reason: e.to_string(),
-                    retry: false,
-                })?;
+                procurize_core::fs::write_atomic(&path, &bytes)
+                    .map_err(|e| Failure::fatal(e.to_string()))?;
                 Ok(format!("wrote {}", path.display()))
             }
         }
@@ -203,6 +234,141 @@ impl EmailChannel {
         builder
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|e| NotifyError::Config(format!("cannot build the e-mail: {e}")))
+    }
+}
+
+impl SlackChannel {
+    fn build(name: &str, config: &crate::config::SlackConfig) -> Result<Self, NotifyError> {
+        let bad = |what: String| NotifyError::Config(format!("channel `{name}`: {what}"));
+        let secret = |env: &Option<String>,
+                      file: &Option<std::path::PathBuf>,
+                      key: &str|
+         -> Result<Option<String>, NotifyError> {
+            match (env, file) {
+                (Some(var), None) => std::env::var(var).map(Some).map_err(|_| {
+                    bad(format!(
+                        "the environment variable {var} ({key}_env) is not set"
+                    ))
+                }),
+                (None, Some(path)) => std::fs::read_to_string(path)
+                    .map(|t| Some(t.trim().to_owned()))
+                    .map_err(|e| bad(format!("cannot read {key}_file {}: {e}", path.display()))),
+                (None, None) => Ok(None),
+                (Some(_), Some(_)) => {
+                    Err(bad(format!("give `{key}_env` or `{key}_file`, not both")))
+                }
+            }
+        };
+        let token = secret(&config.token_env, &config.token_file, "token")?;
+        let webhook = secret(
+            &config.webhook_url_env,
+            &config.webhook_url_file,
+            "webhook_url",
+        )?;
+        let target = match (token, &config.channel, webhook) {
+            (Some(token), Some(channel), None) => SlackTarget::Bot {
+                token: SlackApiToken::new(SlackApiTokenValue(token)),
+                channel: channel.clone(),
+            },
+            (None, None, Some(url)) => SlackTarget::Webhook {
+                url: url.parse().map_err(|e| bad(format!("the incoming-webhook URL is not a URL: {e}")))?,
+            },
+            _ => return Err(bad("give a token (`token_env` or `token_file`) and `channel`, or an incoming webhook (`webhook_url_env` or `webhook_url_file`)".into())),
+        };
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| bad(format!("cannot load the system's root certificates: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        let api_url = config
+            .api_url
+            .as_deref()
+            .unwrap_or("https://slack.com/api")
+            .trim_end_matches('/');
+        let connector = SlackClientHyperConnector::from(https).with_slack_api_url(api_url);
+        Ok(Self {
+            client: SlackClient::new(connector),
+            target,
+        })
+    }
+
+    async fn healthcheck(&self) -> Result<String, String> {
+        match &self.target {
+            SlackTarget::Bot { token, .. } => {
+                match self.client.open_session(token).auth_test().await {
+                    Ok(answer) => Ok(format!("token valid for team {}", answer.team)),
+                    Err(e) => Err(slack_failure(e).reason),
+                }
+            }
+            SlackTarget::Webhook { .. } => {
+                Ok("incoming webhook configured (Slack offers no check that does not post)".into())
+            }
+        }
+    }
+
+    async fn send(&self, templates: &Templates, event: &Event) -> Result<String, Failure> {
+        let payload = render_format(FileFormat::Slack, templates, event)
+            .map_err(|e| Failure::fatal(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&payload).map_err(|e| Failure::fatal(e.to_string()))?;
+        let blocks: Vec<SlackBlock> = serde_json::from_value(value["blocks"].clone())
+            .map_err(|e| Failure::fatal(format!("invalid blocks: {e}")))?;
+        let content = SlackMessageContent::new()
+            .with_text(value["text"].as_str().unwrap_or_default().to_owned())
+            .with_blocks(blocks);
+        match &self.target {
+            SlackTarget::Bot { token, channel } => self
+                .client
+                .open_session(token)
+                .chat_post_message(&SlackApiChatPostMessageRequest::new(
+                    channel.clone().into(),
+                    content,
+                ))
+                .await
+                .map(|answer| format!("posted to {} at {}", answer.channel, answer.ts))
+                .map_err(slack_failure),
+            SlackTarget::Webhook { url } => match self
+                .client
+                .post_webhook_message(url, &SlackApiPostWebhookMessageRequest::new(content))
+                .await
+            {
+                Ok(_) => Ok("posted to the incoming webhook".to_owned()),
+                // Slack documents a plain `ok` answer, which slack-morphism expects as JSON.
+                Err(SlackClientError::ProtocolError(e))
+                    if e.json_body.as_deref().map(str::trim) == Some("ok") =>
+                {
+                    Ok("posted to the incoming webhook".to_owned())
+                }
+                Err(e) => Err(slack_failure(e)),
+            },
+        }
+    }
+}
+
+/// Slack's errors: `ok:false` carries Slack's error string and is final; 429 waits as asked;
+/// 5xx and transport errors are retried.
+fn slack_failure(error: SlackClientError) -> Failure {
+    match error {
+        SlackClientError::ApiError(e) => {
+            Failure::fatal(format!("Slack answered ok:false, error `{}`", e.code))
+        }
+        SlackClientError::RateLimitError(e) => Failure {
+            reason: "Slack is rate limiting (429)".into(),
+            retry: true,
+            retry_after: e.retry_after,
+        },
+        SlackClientError::HttpError(e) => Failure {
+            retry: e.status_code.is_server_error(),
+            reason: format!("Slack answered HTTP {}", e.status_code.as_u16()),
+            retry_after: None,
+        },
+        other => Failure {
+            reason: format!("cannot reach Slack: {other}"),
+            retry: true,
+            retry_after: None,
+        },
     }
 }
 

@@ -43,8 +43,35 @@ fn default_attempts() -> u32 {
 pub enum ChannelConfig {
     /// E-mail over SMTP.
     Email(EmailConfig),
+    /// Slack: a bot token and channel (`chat.postMessage`), or an incoming webhook.
+    Slack(SlackConfig),
     /// Rendered messages written into a folder.
     File(FileConfig),
+}
+
+/// Slack (slack-morphism): `token_env` + `channel` for `chat.postMessage` with Block Kit blocks,
+/// or `webhook_url_env` for an incoming webhook.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// The environment variable holding the bot token (`xoxb-…`).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Or a file holding it (relative to the config file).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// The channel to post to, e.g. `#security` or `C0123456789`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Or: the environment variable holding an incoming-webhook URL (a secret too).
+    #[serde(default)]
+    pub webhook_url_env: Option<String>,
+    /// Or a file holding it.
+    #[serde(default)]
+    pub webhook_url_file: Option<PathBuf>,
+    /// The Web API's base URL (default `https://slack.com/api`; plain HTTP works, for tests).
+    #[serde(default)]
+    pub api_url: Option<String>,
 }
 
 /// E-mail over SMTP (lettre).
@@ -162,6 +189,10 @@ impl Config {
                 ChannelConfig::File(file) => file.folder = base.join(&file.folder),
                 ChannelConfig::Email(email) => {
                     email.password_file = email.password_file.as_ref().map(|p| base.join(p))
+                }
+                ChannelConfig::Slack(slack) => {
+                    slack.token_file = slack.token_file.as_ref().map(|p| base.join(p));
+                    slack.webhook_url_file = slack.webhook_url_file.as_ref().map(|p| base.join(p));
                 }
             }
         }

@@ -125,7 +125,7 @@ impl Notifier {
                         Ok(detail) => break delivery(&name, &event, true, detail, attempts),
                         Err(failure) if failure.retry && attempts < retry.max_attempts => {
                             tracing::warn!(channel = %name, attempt = attempts, "delivery failed: {}; retrying", failure.reason);
-                            tokio::time::sleep(retry.delay(attempts, None)).await;
+                            tokio::time::sleep(retry.delay(attempts, failure.retry_after)).await;
                         }
                         Err(failure) => break delivery(&name, &event, false, failure.reason, attempts),
                     }
