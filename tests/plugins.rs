@@ -283,3 +283,36 @@ async fn the_audit_archive_action_signs_with_the_key_from_the_environment() {
         .expect("verify");
     assert!(verified.status.success(), "{}", stdout(&verified));
 }
+
+#[test]
+fn the_compliance_notify_action_runs_notify_with_its_inputs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("notify.toml");
+    std::fs::write(&config, "[channels.audit]\ntype = \"file\"\nfolder = \"audit\"\nformat = \"slack\"\n\n[[route]]\nchannels = [\"audit\"]\n").expect("write");
+    let event = dir.path().join("event.json");
+    let payload = serde_json::to_vec(&procurize_sim::sample_list()).expect("json");
+    std::fs::write(&event, payload).expect("write");
+    let script = |dry_run: &str| {
+        Command::new("bash")
+            .arg(root().join("plugins/compliance-notify/notify.sh"))
+            .env("PROCURIZE", binary())
+            .env("INPUT_CONFIG", &config)
+            .env("INPUT_EVENT", &event)
+            .env("INPUT_DRY_RUN", dry_run)
+            .output()
+            .expect("run")
+    };
+    let out = script("true");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).matches("===== audit · ").count(), 15);
+    assert!(!dir.path().join("audit").exists());
+    let out = script("false");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("audit"))
+            .expect("dir")
+            .count(),
+        15
+    );
+    assert_eq!(script("maybe").status.code(), Some(2));
+}

@@ -23,6 +23,7 @@ done <<< "${INPUT_REQUIRED_REPORTS:-}"
 add --on-missing "${INPUT_ON_MISSING:-}"
 add --sarif "${INPUT_SARIF_FILE:-}"
 add --junit "${INPUT_JUNIT_FILE:-}"
+add --json "${INPUT_JSON_FILE:-}"
 case "${INPUT_NO_FAIL:-false}" in
   true | True | TRUE | 1 | yes) args+=(--no-fail) ;;
   false | False | FALSE | 0 | no | "") ;;
