@@ -19,6 +19,7 @@ use crate::templates::Templates;
 pub(crate) enum Channel {
     Email(Box<EmailChannel>),
     Slack(Box<SlackChannel>),
+    Jira(Box<crate::jira::JiraChannel>),
     File(FileChannel),
 }
 
@@ -58,7 +59,7 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    fn fatal(reason: impl Into<String>) -> Self {
+    pub(crate) fn fatal(reason: impl Into<String>) -> Self {
         Self {
             reason: reason.into(),
             retry: false,
@@ -80,6 +81,9 @@ impl Channel {
             ChannelConfig::Slack(slack) => {
                 Ok(Self::Slack(Box::new(SlackChannel::build(name, slack)?)))
             }
+            ChannelConfig::Jira(jira) => Ok(Self::Jira(Box::new(crate::jira::JiraChannel::build(
+                name, jira, timeout,
+            )?))),
             ChannelConfig::File(FileConfig { folder, format }) => Ok(Self::File(FileChannel {
                 folder: folder.clone(),
                 format: *format,
@@ -99,6 +103,7 @@ impl Channel {
                 )),
             },
             Self::Slack(slack) => slack.healthcheck().await,
+            Self::Jira(jira) => jira.healthcheck().await,
             Self::File(file) => std::fs::create_dir_all(&file.folder)
                 .and_then(|()| tempfile::tempfile_in(&file.folder).map(drop))
                 .map(|()| format!("{} is writable", file.folder.display()))
@@ -115,6 +120,7 @@ impl Channel {
         match self {
             Self::Email(email) => Ok(email.message(templates, event)?.formatted()),
             Self::Slack(_) => render_format(FileFormat::Slack, templates, event),
+            Self::Jira(_) => render_format(FileFormat::Jira, templates, event),
             Self::File(file) => render_format(file.format, templates, event),
         }
     }
@@ -140,6 +146,7 @@ impl Channel {
                 }
             }
             Self::Slack(slack) => slack.send(templates, event).await,
+            Self::Jira(jira) => jira.send(templates, event).await,
             Self::File(file) => {
                 let bytes = render_format(file.format, templates, event)
                     .map_err(|e| Failure::fatal(e.to_string()))?;
@@ -417,7 +424,7 @@ fn render_format(
             "fields": {
                 "summary": templates.render("jira", "summary", event)?.trim(),
                 "description": templates.render("jira", "description", event)?,
-                "labels": ["procurize", format!("procurize-{}", &event.fingerprint[..16.min(event.fingerprint.len())])],
+                "labels": ["procurize", crate::jira::fingerprint_label(&event.fingerprint)],
             },
         }),
     };

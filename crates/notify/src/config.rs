@@ -45,8 +45,57 @@ pub enum ChannelConfig {
     Email(EmailConfig),
     /// Slack: a bot token and channel (`chat.postMessage`), or an incoming webhook.
     Slack(SlackConfig),
+    /// Jira: an issue per fingerprint; a repeat comments on the open issue instead.
+    Jira(JiraConfig),
     /// Rendered messages written into a folder.
     File(FileConfig),
+}
+
+/// Which Jira and how it authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JiraDeployment {
+    /// Jira Cloud: e-mail and API token (basic auth); search at `/rest/api/2/search/jql`.
+    Cloud,
+    /// Jira Data Center / Server: a personal access token (bearer); search at
+    /// `/rest/api/2/search`.
+    DataCenter,
+}
+
+/// Jira: creates an issue with `POST /rest/api/2/issue`, or comments on the open issue that
+/// already carries the event's fingerprint label (found with a JQL search through jira_query, and
+/// in a local record of the issues created, since Jira's search is eventually consistent).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraConfig {
+    /// The site, e.g. `https://example.atlassian.net`.
+    pub url: String,
+    /// Cloud or Data Center.
+    pub deployment: JiraDeployment,
+    /// The project key, e.g. `SEC`.
+    pub project: String,
+    /// The issue type (default `Bug`).
+    #[serde(default = "default_issue_type")]
+    pub issue_type: String,
+    /// The account's e-mail (Cloud only).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The environment variable holding the API token (Cloud) or personal access token (DC).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Or a file holding it.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Labels added to every issue, besides `procurize` and the fingerprint label.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// The local record of created issues (default `jira-issues.json` beside the config).
+    #[serde(default)]
+    pub record: Option<PathBuf>,
+}
+
+fn default_issue_type() -> String {
+    "Bug".into()
 }
 
 /// Slack (slack-morphism): `token_env` + `channel` for `chat.postMessage` with Block Kit blocks,
@@ -189,6 +238,16 @@ impl Config {
                 ChannelConfig::File(file) => file.folder = base.join(&file.folder),
                 ChannelConfig::Email(email) => {
                     email.password_file = email.password_file.as_ref().map(|p| base.join(p))
+                }
+                ChannelConfig::Jira(jira) => {
+                    jira.token_file = jira.token_file.as_ref().map(|p| base.join(p));
+                    jira.record = Some(
+                        base.join(
+                            jira.record
+                                .clone()
+                                .unwrap_or_else(|| "jira-issues.json".into()),
+                        ),
+                    );
                 }
                 ChannelConfig::Slack(slack) => {
                     slack.token_file = slack.token_file.as_ref().map(|p| base.join(p));

@@ -5,6 +5,7 @@
 mod channel;
 pub mod config;
 pub mod event;
+mod jira;
 mod notifier;
 pub mod templates;
 

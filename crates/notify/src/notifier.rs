@@ -41,6 +41,7 @@ pub struct Notifier {
     templates: Templates,
     channels: BTreeMap<String, Arc<Channel>>,
     retry: RetryPolicy,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -73,6 +74,7 @@ impl Notifier {
             templates,
             channels,
             retry,
+            timeout,
         })
     }
 
@@ -116,12 +118,23 @@ impl Notifier {
             let event = event.clone();
             let retry = self.retry.clone();
             let templates = &self.templates;
+            let timeout = self.timeout;
             tasks.push(async move {
                 let _permit = semaphore.acquire().await;
                 let mut attempts = 0;
                 loop {
                     attempts += 1;
-                    match channel.send(templates, &event).await {
+                    // Every channel gets the same time-out per attempt, whatever its client does.
+                    let attempt = tokio::time::timeout(timeout, channel.send(templates, &event))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(crate::channel::Failure {
+                                reason: format!("no answer within {} s", timeout.as_secs()),
+                                retry: true,
+                                retry_after: None,
+                            })
+                        });
+                    match attempt {
                         Ok(detail) => break delivery(&name, &event, true, detail, attempts),
                         Err(failure) if failure.retry && attempts < retry.max_attempts => {
                             tracing::warn!(channel = %name, attempt = attempts, "delivery failed: {}; retrying", failure.reason);

@@ -1,0 +1,256 @@
+//! The Jira channel: one issue per fingerprint. A repeat of an event comments on the open issue
+//! instead of creating a duplicate; once that issue is resolved, a new one is created.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::NotifyError;
+use crate::channel::Failure;
+use crate::config::{JiraConfig, JiraDeployment};
+use crate::event::Event;
+use crate::templates::Templates;
+
+pub(crate) struct JiraChannel {
+    base: String,
+    project: String,
+    issue_type: String,
+    labels: Vec<String>,
+    authorization: String,
+    http: reqwest::Client,
+    search: jira_query::JiraInstance,
+    record: PathBuf,
+    /// Serialises record updates (deliveries run concurrently).
+    lock: Mutex<()>,
+}
+
+/// The label that ties an issue to an event.
+pub(crate) fn fingerprint_label(fingerprint: &str) -> String {
+    format!("procurize-{}", &fingerprint[..16.min(fingerprint.len())])
+}
+
+/// Percent-encodes a JQL query for a URL (jira_query sends it as given).
+fn encode_query(jql: &str) -> String {
+    url::form_urlencoded::byte_serialize(jql.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+impl JiraChannel {
+    pub(crate) fn build(
+        name: &str,
+        config: &JiraConfig,
+        timeout: Duration,
+    ) -> Result<Self, NotifyError> {
+        let bad = |what: String| NotifyError::Config(format!("channel `{name}`: {what}"));
+        let token = match (&config.token_env, &config.token_file) {
+            (Some(var), None) => std::env::var(var).map_err(|_| {
+                bad(format!(
+                    "the environment variable {var} (token_env) is not set"
+                ))
+            })?,
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|t| t.trim().to_owned())
+                .map_err(|e| bad(format!("cannot read token_file {}: {e}", path.display())))?,
+            _ => return Err(bad("give `token_env` or `token_file`".into())),
+        };
+        let base = config.url.trim_end_matches('/').to_owned();
+        url::Url::parse(&base).map_err(|e| bad(format!("`url` {base}: {e}")))?;
+        let (authorization, auth) = match (config.deployment, &config.email) {
+            (JiraDeployment::Cloud, Some(email)) => (
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{email}:{token}"))
+                ),
+                jira_query::Auth::Basic {
+                    user: email.clone(),
+                    password: token,
+                },
+            ),
+            (JiraDeployment::Cloud, None) => {
+                return Err(bad("Jira Cloud needs `email` (with an API token)".into()));
+            }
+            (JiraDeployment::DataCenter, _) => {
+                (format!("Bearer {token}"), jira_query::Auth::ApiKey(token))
+            }
+        };
+        let http = reqwest::Client::builder()
+            .user_agent(procurize_core::USER_AGENT)
+            .timeout(timeout)
+            .build()
+            .map_err(|e| bad(format!("cannot set up HTTP: {e}")))?;
+        let mut search = jira_query::JiraInstance::at(base.clone())
+            .map_err(|e| bad(format!("`url` {base}: {e}")))?
+            .authenticate(auth)
+            .with_client(http.clone());
+        if config.deployment == JiraDeployment::Cloud {
+            search = search.for_cloud();
+        }
+        Ok(Self {
+            base,
+            project: config.project.clone(),
+            issue_type: config.issue_type.clone(),
+            labels: config.labels.clone(),
+            authorization,
+            http,
+            search,
+            record: config
+                .record
+                .clone()
+                .unwrap_or_else(|| "jira-issues.json".into()),
+            lock: Mutex::new(()),
+        })
+    }
+
+    pub(crate) async fn healthcheck(&self) -> Result<String, String> {
+        self.search
+            .verify_authentication()
+            .await
+            .map(|()| format!("authenticated at {}", self.base))
+            .map_err(|e| format!("Jira refused or is unreachable: {e}"))
+    }
+
+    fn recorded(&self, label: &str) -> Option<String> {
+        let text = std::fs::read_to_string(&self.record).ok()?;
+        let record: BTreeMap<String, String> = serde_json::from_str(&text).ok()?;
+        record.get(label).cloned()
+    }
+
+    fn remember(&self, label: &str, key: &str) -> Result<(), Failure> {
+        let _guard = self
+            .lock
+            .lock()
+            .map_err(|_| Failure::fatal("the issue record is poisoned"))?;
+        let mut record: BTreeMap<String, String> = std::fs::read_to_string(&self.record)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        record.insert(label.to_owned(), key.to_owned());
+        let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        procurize_core::fs::write_atomic(&self.record, &bytes)
+            .map_err(|e| Failure::fatal(e.to_string()))
+    }
+
+    /// The open issue carrying `label`: from Jira's search, or from the local record for an issue
+    /// created so recently that search does not show it yet. `None` when there is none, or only
+    /// resolved ones.
+    async fn open_issue(&self, label: &str) -> Result<Option<String>, Failure> {
+        let jql = format!(
+            "project = \"{}\" AND labels = \"{label}\" ORDER BY created DESC",
+            self.project
+        );
+        let issues = self
+            .search
+            .search(&encode_query(&jql))
+            .await
+            .map_err(|e| Failure {
+                reason: format!("Jira search failed: {e}"),
+                retry: true,
+                retry_after: None,
+            })?;
+        if let Some(open) = issues.iter().find(|i| i.fields.resolution.is_none()) {
+            return Ok(Some(open.key.clone()));
+        }
+        let recorded = self.recorded(label);
+        match recorded {
+            // Search saw it and it is resolved: a new issue is due.
+            Some(key) if issues.iter().any(|i| i.key == key) => Ok(None),
+            // Not indexed yet: trust the record.
+            Some(key) => Ok(Some(key)),
+            None => Ok(None),
+        }
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        let url = format!("{}/rest/api/2/{path}", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .header(reqwest::header::AUTHORIZATION, &self.authorization)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(serde_json::to_vec(body).unwrap_or_default())
+            .send()
+            .await
+            .map_err(|e| Failure {
+                reason: format!("cannot reach Jira: {}", procurize_core::error_chain(&e)),
+                retry: true,
+                retry_after: None,
+            })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let detail: String = text.chars().take(300).collect();
+            return Err(Failure {
+                reason: format!("Jira answered HTTP {}: {detail}", status.as_u16()),
+                retry: status.is_server_error() || status.as_u16() == 429,
+                retry_after: None,
+            });
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub(crate) async fn send(
+        &self,
+        templates: &Templates,
+        event: &Event,
+    ) -> Result<String, Failure> {
+        let render = |part| {
+            templates
+                .render("jira", part, event)
+                .map_err(|e| Failure::fatal(e.to_string()))
+        };
+        let summary = render("summary")?;
+        let description = render("description")?;
+        let label = fingerprint_label(&event.fingerprint);
+        if let Some(key) = self.open_issue(&label).await? {
+            self.post(
+                &format!("issue/{key}/comment"),
+                &json!({ "body": description }),
+            )
+            .await?;
+            return Ok(format!("commented on {key}"));
+        }
+        let mut labels = vec!["procurize".to_owned(), label.clone()];
+        labels.extend(self.labels.iter().cloned());
+        let created = self
+            .post(
+                "issue",
+                &json!({
+                    "fields": {
+                        "project": { "key": self.project },
+                        "issuetype": { "name": self.issue_type },
+                        "summary": summary.trim(),
+                        "description": description,
+                        "labels": labels,
+                    }
+                }),
+            )
+            .await?;
+        let key = created["key"].as_str().unwrap_or_default().to_owned();
+        if key.is_empty() {
+            return Err(Failure::fatal(
+                "Jira created the issue but did not say its key",
+            ));
+        }
+        self.remember(&label, &key)?;
+        Ok(format!("created {key}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jql_is_percent_encoded_for_the_url() {
+        assert_eq!(
+            encode_query("labels = \"procurize-0123\" ORDER BY created DESC"),
+            "labels%20%3D%20%22procurize-0123%22%20ORDER%20BY%20created%20DESC"
+        );
+    }
+}
