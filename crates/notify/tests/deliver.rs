@@ -317,7 +317,7 @@ fn the_readme_configuration_example_is_valid() {
         .expect("the notifier example");
     let dir = tempfile::tempdir().expect("dir");
     let config = config(dir.path(), block);
-    assert_eq!(config.channels.len(), 3);
+    assert_eq!(config.channels.len(), 4);
     assert_eq!(config.routes.len(), 3);
     assert_eq!(config.attempts, 3);
 }
