@@ -10,14 +10,9 @@ need hyperfine curl sha256sum python3
 
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100 1024)
-mkdir -p "$work/archives" "$work/out"
+mkdir -p "$work/out"
 "$bin" -q keygen --out "$work/signer"
-ids=()
-for i in "${!sizes[@]}"; do
-  id=$(printf '00000000-0000-0000-0000-%012x' $((0x100 + i)))
-  ids+=("$id")
-  make_archive "$work/archives/$id.zip" "${sizes[$i]}"
-done
+prepare_archives "${sizes[@]}"
 start_sim --archive-dir "$work/archives"
 
 for i in "${!sizes[@]}"; do

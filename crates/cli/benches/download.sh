@@ -12,14 +12,7 @@ need hyperfine curl python3
 
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100 1024)
-mkdir -p "$work/archives"
-# One prepared archive per size, named after a sample report so the simulator serves it from disk.
-ids=()
-for i in "${!sizes[@]}"; do
-  id=$(printf '00000000-0000-0000-0000-%012x' $((0x100 + i)))
-  ids+=("$id")
-  make_archive "$work/archives/$id.zip" "${sizes[$i]}"
-done
+prepare_archives "${sizes[@]}"
 start_sim --archive-dir "$work/archives"
 
 for i in "${!sizes[@]}"; do

@@ -46,3 +46,17 @@ with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
             f.write(chunk)
 PY
 }
+
+# prepare_archives MIB...: one archive per size in $work/archives, named after the sample reports
+# 0x100, 0x101, … so the simulator serves them from disk; sets `ids` to those report IDs.
+prepare_archives() {
+  mkdir -p "$work/archives"
+  ids=()
+  local i=0 size id
+  for size in "$@"; do
+    id=$(printf '00000000-0000-0000-0000-%012x' $((0x100 + i)))
+    ids+=("$id")
+    make_archive "$work/archives/$id.zip" "$size"
+    i=$((i + 1))
+  done
+}
