@@ -294,13 +294,17 @@ impl Policy {
                 column: e.column,
                 message: e.message,
             })?;
-        policy.validate(origin, text)?;
+        policy.validate(origin, text, "")?;
         Ok(policy)
     }
 
-    fn validate(&self, origin: &str, text: &str) -> Result<(), GateError> {
-        let locate =
-            |table: &str, index: usize| procurize_core::config::table_line(text, table, index);
+    /// Checks what parsing cannot (an override names what it applies to, a waiver has a subject
+    /// and a reason). For a policy read as part of a larger file: `text` and `origin` locate
+    /// errors, `prefix` is its tables' prefix there (`gate.policy.` for `[[gate.policy.waiver]]`).
+    pub fn validate(&self, origin: &str, text: &str, prefix: &str) -> Result<(), GateError> {
+        let locate = |table: &str, index: usize| {
+            procurize_core::config::table_line(text, &format!("{prefix}{table}"), index)
+        };
         let error = |line, message: String| GateError::Policy {
             file: origin.to_owned(),
             line,

@@ -229,10 +229,25 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| NotifyError::Config(format!("cannot read {}: {e}", path.display())))?;
         let origin = path.display().to_string();
-        let mut config: Self = procurize_core::config::parse_toml(&text, &origin)
+        let config: Self = procurize_core::config::parse_toml(&text, &origin)
             .map_err(|e| NotifyError::Config(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        config.templates = config.templates.map(|t| base.join(t));
+        config.resolve(base, &text, &origin, "")
+    }
+
+    /// Finishes a configuration read as part of a larger file: makes its paths relative to
+    /// `base` (the file's folder) and checks what parsing cannot (routes name defined channels,
+    /// at least one attempt). `text` and `origin` locate errors; `prefix` is the tables' prefix in
+    /// that file (`notify.` when the notifier's tables are `[notify.channels.x]`).
+    pub fn resolve(
+        mut self,
+        base: &Path,
+        text: &str,
+        origin: &str,
+        prefix: &str,
+    ) -> Result<Self, NotifyError> {
+        let config = &mut self;
+        config.templates = config.templates.take().map(|t| base.join(t));
         for channel in config.channels.values_mut() {
             match channel {
                 ChannelConfig::File(file) => file.folder = base.join(&file.folder),
@@ -256,26 +271,26 @@ impl Config {
             }
         }
         for (index, route) in config.routes.iter().enumerate() {
-            let line = procurize_core::config::table_line(&text, "route", index);
+            let line = procurize_core::config::table_line(text, &format!("{prefix}route"), index);
             if route.channels.is_empty() {
                 return Err(NotifyError::Config(format!(
-                    "{origin}:{line}: a [[route]] needs `channels`"
+                    "{origin}:{line}: a [[{prefix}route]] needs `channels`"
                 )));
             }
             for name in &route.channels {
                 if !config.channels.contains_key(name) {
                     return Err(NotifyError::Config(format!(
-                        "{origin}:{line}: the route names channel `{name}`, which [channels] does not define"
+                        "{origin}:{line}: the route names channel `{name}`, which [{prefix}channels] does not define"
                     )));
                 }
             }
         }
         if config.attempts == 0 {
             return Err(NotifyError::Config(format!(
-                "{origin}: `attempts` must be at least 1"
+                "{origin}: `{prefix}attempts` must be at least 1"
             )));
         }
-        Ok(config)
+        Ok(self)
     }
 
     /// The channels an event goes to, each once, in name order.

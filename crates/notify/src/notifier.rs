@@ -110,42 +110,51 @@ impl Notifier {
 
     /// Delivers every planned message; returns one result per (event, channel).
     pub async fn deliver(&self, events: &[Event]) -> Vec<Delivery> {
-        let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-        let mut tasks = Vec::new();
-        for (event, name) in self.plan(events) {
-            let channel = self.channels[&name].clone();
-            let semaphore = semaphore.clone();
-            let event = event.clone();
-            let retry = self.retry.clone();
-            let templates = &self.templates;
-            let timeout = self.timeout;
-            tasks.push(async move {
+        let semaphore = tokio::sync::Semaphore::new(CONCURRENCY);
+        let tasks = self.plan(events).into_iter().map(|(event, name)| {
+            let semaphore = &semaphore;
+            async move {
                 let _permit = semaphore.acquire().await;
-                let mut attempts = 0;
-                loop {
-                    attempts += 1;
-                    // Every channel gets the same time-out per attempt, whatever its client does.
-                    let attempt = tokio::time::timeout(timeout, channel.send(templates, &event))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(crate::channel::Failure {
-                                reason: format!("no answer within {} s", timeout.as_secs()),
-                                retry: true,
-                                retry_after: None,
-                            })
-                        });
-                    match attempt {
-                        Ok(detail) => break delivery(&name, &event, true, detail, attempts),
-                        Err(failure) if failure.retry && attempts < retry.max_attempts => {
-                            tracing::warn!(channel = %name, attempt = attempts, "delivery failed: {}; retrying", failure.reason);
-                            tokio::time::sleep(retry.delay(attempts, failure.retry_after)).await;
-                        }
-                        Err(failure) => break delivery(&name, &event, false, failure.reason, attempts),
-                    }
-                }
-            });
-        }
+                self.deliver_to(event, &name).await
+            }
+        });
         futures_util::future::join_all(tasks).await
+    }
+
+    /// Delivers one event to one channel, retrying what can be retried; a channel that is not
+    /// configured is a failed delivery, never a panic.
+    pub async fn deliver_to(&self, event: &Event, name: &str) -> Delivery {
+        let Some(channel) = self.channels.get(name) else {
+            return delivery(
+                name,
+                event,
+                false,
+                format!("no channel `{name}` is configured"),
+                0,
+            );
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            // Every channel gets the same time-out per attempt, whatever its client does.
+            let attempt = tokio::time::timeout(self.timeout, channel.send(&self.templates, event))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(crate::channel::Failure {
+                        reason: format!("no answer within {} s", self.timeout.as_secs()),
+                        retry: true,
+                        retry_after: None,
+                    })
+                });
+            match attempt {
+                Ok(detail) => break delivery(name, event, true, detail, attempts),
+                Err(failure) if failure.retry && attempts < self.retry.max_attempts => {
+                    tracing::warn!(channel = %name, attempt = attempts, "delivery failed: {}; retrying", failure.reason);
+                    tokio::time::sleep(self.retry.delay(attempts, failure.retry_after)).await;
+                }
+                Err(failure) => break delivery(name, event, false, failure.reason, attempts),
+            }
+        }
     }
 
     /// Runs every channel's healthcheck: credentials and reachability, nothing sent.

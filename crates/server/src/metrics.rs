@@ -1,0 +1,312 @@
+//! What the service counts, in the Prometheus text exposition format (version 0.0.4).
+//!
+//! Counters and histograms live in memory (they start at zero with the process, as Prometheus
+//! expects); job counts by step and state are read from the store at each scrape.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::store::{JobState, Step};
+
+/// How a delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// New events recorded.
+    Accepted,
+    /// Every event was already recorded.
+    Duplicate,
+    /// Missing or wrong signature (401).
+    BadSignature,
+    /// Not a valid payload (400).
+    BadPayload,
+    /// Over the body limit (413).
+    TooLarge,
+    /// For an organization that is not configured (403).
+    UnknownOrganization,
+    /// The store failed (503).
+    StorageError,
+    /// The body did not arrive in time (408).
+    Timeout,
+}
+
+impl DeliveryOutcome {
+    /// Every outcome, in exposition order.
+    pub const ALL: [DeliveryOutcome; 8] = [
+        Self::Accepted,
+        Self::Duplicate,
+        Self::BadSignature,
+        Self::BadPayload,
+        Self::TooLarge,
+        Self::UnknownOrganization,
+        Self::StorageError,
+        Self::Timeout,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::BadSignature => "bad_signature",
+            Self::BadPayload => "bad_payload",
+            Self::TooLarge => "too_large",
+            Self::UnknownOrganization => "unknown_organization",
+            Self::StorageError => "storage_error",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+/// How a step attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepResult {
+    /// Done.
+    Done,
+    /// Failed; will be retried.
+    Retry,
+    /// Failed for the last time.
+    Dead,
+}
+
+impl StepResult {
+    const ALL: [StepResult; 3] = [Self::Done, Self::Retry, Self::Dead];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Retry => "retry",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+/// Bucket bounds in seconds, for request and step latencies.
+const BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A latency histogram with fixed buckets.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        if let Some(index) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[index].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn write(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
+/// Every metric the service keeps in memory.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    deliveries: [AtomicU64; DeliveryOutcome::ALL.len()],
+    events_accepted: AtomicU64,
+    request_latency: Histogram,
+    step_latency: [Histogram; Step::ALL.len()],
+    step_results: [[AtomicU64; StepResult::ALL.len()]; Step::ALL.len()],
+    recovered: AtomicU64,
+}
+
+fn step_index(step: Step) -> usize {
+    Step::ALL.iter().position(|s| *s == step).unwrap_or(0)
+}
+
+impl Metrics {
+    /// Counts a delivery and the time it took to answer.
+    pub fn delivery(&self, outcome: DeliveryOutcome, elapsed: Duration) {
+        let index = DeliveryOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
+        self.deliveries[index].fetch_add(1, Ordering::Relaxed);
+        self.request_latency.observe(elapsed);
+    }
+
+    /// Counts new events recorded.
+    pub fn events(&self, new: usize) {
+        self.events_accepted
+            .fetch_add(new as u64, Ordering::Relaxed);
+    }
+
+    /// The deliveries counted with `outcome`.
+    pub fn deliveries(&self, outcome: DeliveryOutcome) -> u64 {
+        let index = DeliveryOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
+        self.deliveries[index].load(Ordering::Relaxed)
+    }
+
+    /// Counts a step attempt and its duration.
+    pub fn step(&self, step: Step, result: StepResult, elapsed: Duration) {
+        let s = step_index(step);
+        let r = StepResult::ALL
+            .iter()
+            .position(|x| *x == result)
+            .unwrap_or(0);
+        self.step_results[s][r].fetch_add(1, Ordering::Relaxed);
+        self.step_latency[s].observe(elapsed);
+    }
+
+    /// Counts a job taken over after an interrupted attempt.
+    pub fn recovered(&self) {
+        self.recovered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The exposition text, with the job counts read from the store (`None` when the store
+    /// could not be read: those series are left out and `procurize_store_up` is 0).
+    pub fn render(&self, jobs: Option<&[(Step, JobState, u64)]>) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        out.push_str(
+            "# HELP procurize_deliveries_total Webhook deliveries received, by outcome.\n",
+        );
+        out.push_str("# TYPE procurize_deliveries_total counter\n");
+        for (outcome, count) in DeliveryOutcome::ALL.iter().zip(&self.deliveries) {
+            let _ = writeln!(
+                out,
+                "procurize_deliveries_total{{outcome=\"{}\"}} {}",
+                outcome.as_str(),
+                count.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP procurize_events_accepted_total New report events recorded.\n");
+        out.push_str("# TYPE procurize_events_accepted_total counter\n");
+        let _ = writeln!(
+            out,
+            "procurize_events_accepted_total {}",
+            self.events_accepted.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP procurize_delivery_duration_seconds Time to answer a webhook delivery.\n",
+        );
+        out.push_str("# TYPE procurize_delivery_duration_seconds histogram\n");
+        self.request_latency
+            .write(&mut out, "procurize_delivery_duration_seconds", "");
+
+        out.push_str(
+            "# HELP procurize_step_duration_seconds Time one workflow step attempt took.\n",
+        );
+        out.push_str("# TYPE procurize_step_duration_seconds histogram\n");
+        for (step, histogram) in Step::ALL.iter().zip(&self.step_latency) {
+            histogram.write(
+                &mut out,
+                "procurize_step_duration_seconds",
+                &format!("step=\"{step}\""),
+            );
+        }
+        out.push_str("# HELP procurize_step_attempts_total Workflow step attempts, by result.\n");
+        out.push_str("# TYPE procurize_step_attempts_total counter\n");
+        for (step, results) in Step::ALL.iter().zip(&self.step_results) {
+            for (result, count) in StepResult::ALL.iter().zip(results) {
+                let _ = writeln!(
+                    out,
+                    "procurize_step_attempts_total{{step=\"{step}\",result=\"{}\"}} {}",
+                    result.as_str(),
+                    count.load(Ordering::Relaxed)
+                );
+            }
+        }
+        out.push_str(
+            "# HELP procurize_jobs_recovered_total Jobs taken over after an interrupted attempt.\n",
+        );
+        out.push_str("# TYPE procurize_jobs_recovered_total counter\n");
+        let _ = writeln!(
+            out,
+            "procurize_jobs_recovered_total {}",
+            self.recovered.load(Ordering::Relaxed)
+        );
+
+        out.push_str(
+            "# HELP procurize_store_up Whether the store could be read for this scrape.\n",
+        );
+        out.push_str("# TYPE procurize_store_up gauge\n");
+        let _ = writeln!(out, "procurize_store_up {}", u8::from(jobs.is_some()));
+        if let Some(jobs) = jobs {
+            out.push_str("# HELP procurize_jobs Jobs in the store, by step and state.\n");
+            out.push_str("# TYPE procurize_jobs gauge\n");
+            let mut depth = 0;
+            for step in Step::ALL {
+                for state in JobState::ALL {
+                    let count = jobs
+                        .iter()
+                        .find(|(s, st, _)| *s == step && *st == state)
+                        .map_or(0, |c| c.2);
+                    if matches!(state, JobState::Pending | JobState::Running) {
+                        depth += count;
+                    }
+                    let _ = writeln!(
+                        out,
+                        "procurize_jobs{{step=\"{step}\",state=\"{state}\"}} {count}"
+                    );
+                }
+            }
+            out.push_str(
+                "# HELP procurize_queue_depth Jobs not finished yet (pending or running).\n",
+            );
+            out.push_str("# TYPE procurize_queue_depth gauge\n");
+            let _ = writeln!(out, "procurize_queue_depth {depth}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_count_everything() {
+        let metrics = Metrics::default();
+        metrics.delivery(DeliveryOutcome::Accepted, Duration::from_micros(500));
+        metrics.delivery(DeliveryOutcome::Accepted, Duration::from_millis(20));
+        metrics.delivery(DeliveryOutcome::BadSignature, Duration::from_secs(100));
+        let text = metrics.render(Some(&[(Step::Gate, JobState::Dead, 2)]));
+        assert!(text.contains("procurize_deliveries_total{outcome=\"accepted\"} 2\n"));
+        assert!(text.contains("procurize_deliveries_total{outcome=\"bad_signature\"} 1\n"));
+        assert!(text.contains("procurize_delivery_duration_seconds_bucket{le=\"0.001\"} 1\n"));
+        assert!(text.contains("procurize_delivery_duration_seconds_bucket{le=\"0.025\"} 2\n"));
+        assert!(text.contains("procurize_delivery_duration_seconds_bucket{le=\"30\"} 2\n"));
+        assert!(text.contains("procurize_delivery_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains("procurize_delivery_duration_seconds_count 3\n"));
+        assert!(text.contains("procurize_jobs{step=\"gate\",state=\"dead\"} 2\n"));
+        assert!(text.contains("procurize_queue_depth 0\n"));
+        let down = metrics.render(None);
+        assert!(down.contains("procurize_store_up 0\n"));
+        assert!(!down.contains("procurize_jobs{"));
+    }
+}

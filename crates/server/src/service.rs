@@ -1,0 +1,329 @@
+//! Putting it together: the store, the committer, the HTTP server and the workers, and their
+//! orderly stop.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::Prepared;
+use crate::metrics::Metrics;
+use crate::receiver::{AppState, Committer, router};
+use crate::store::{JobState, SqliteStore, Store};
+use crate::workflow::{ArchiveTarget, Workflow};
+use crate::{ServerError, now_millis};
+
+/// A configured service, its store open and locked, not yet listening.
+pub struct Service {
+    prepared: Prepared,
+    store: Arc<SqliteStore>,
+    lock: File,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Takes the store's server lock (`<store>.lock`): one server process per SQLite store, so its
+/// leases can be released safely at start-up.
+fn lock_store(path: &Path) -> Result<File, ServerError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| ServerError::Store(format!("cannot open {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::Store(format!(
+            "another server is using {} (its lock {} is held)",
+            path.display(),
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(ServerError::Store(format!(
+            "cannot lock {}: {e}",
+            lock_path.display()
+        ))),
+    }
+}
+
+impl Service {
+    /// Opens and locks the store.
+    pub fn open(prepared: Prepared) -> Result<Self, ServerError> {
+        let path = prepared.config.store_path().to_path_buf();
+        let store = Arc::new(SqliteStore::open(&path)?);
+        let lock = lock_store(&path)?;
+        Ok(Self {
+            prepared,
+            store,
+            lock,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> Arc<SqliteStore> {
+        self.store.clone()
+    }
+
+    /// Binds the configured address and starts serving and working.
+    pub async fn start(self) -> Result<Running, ServerError> {
+        let addr = self.prepared.config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        self.start_on(listener).await
+    }
+
+    /// Starts serving on `listener` (tests and the demo bind port 0) and starts the workers.
+    /// Leases left by a previous process are released first.
+    pub async fn start_on(self, listener: TcpListener) -> Result<Running, ServerError> {
+        let Service {
+            prepared,
+            store,
+            lock,
+        } = self;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: prepared.config.server.listen,
+            source,
+        })?;
+        let owner = format!(
+            "{}-{}-{:08x}",
+            hostname(),
+            std::process::id(),
+            fastrand::u32(..)
+        );
+        let released = store.release_stale_leases(&owner)?;
+        if released > 0 {
+            tracing::warn!(
+                jobs = released,
+                "released jobs interrupted by a previous stop; they will run again"
+            );
+        }
+        let metrics = Arc::new(Metrics::default());
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let config = &prepared.config;
+        let archive = match (&config.archive, &prepared.signing_key) {
+            (Some(section), Some(key)) => Some(ArchiveTarget {
+                folder: section.folder.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        let workflow = Arc::new(Workflow {
+            store: dyn_store.clone(),
+            jobs: config.jobs.clone(),
+            policy: config.gate.policy.clone(),
+            anchor: prepared.origin.clone(),
+            clients: prepared.clients.clone(),
+            notifier: prepared.notifier,
+            archive,
+            metrics: metrics.clone(),
+            owner,
+        });
+        let wake = Arc::new(Notify::new());
+        let committer = Committer::start(dyn_store.clone(), workflow.steps(), wake.clone())?;
+        let state = Arc::new(AppState {
+            verifier: prepared.verifier,
+            organizations: config
+                .api
+                .organizations
+                .iter()
+                .copied()
+                .collect::<HashSet<_>>(),
+            committer,
+            store: dyn_store.clone(),
+            metrics: metrics.clone(),
+            body_limit: config.server.body_limit_bytes,
+            request_timeout: Duration::from_secs(config.server.request_timeout_seconds.max(1)),
+            permits: Semaphore::new(config.server.max_concurrent_requests),
+            shutting_down: Default::default(),
+        });
+        let app = router(state.clone(), &config.server.path);
+        let (stop_http, mut http_stopped) = watch::channel(false);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stopped.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+        let (stop_workers, workers_stopped) = watch::channel(false);
+        let workers = (0..config.jobs.workers)
+            .map(|_| {
+                tokio::spawn(
+                    workflow
+                        .clone()
+                        .worker(wake.clone(), workers_stopped.clone()),
+                )
+            })
+            .collect();
+        tracing::info!(%addr, path = %config.server.path, store = %store.path().display(), steps = ?workflow.steps(), "listening");
+        Ok(Running {
+            addr,
+            path: config.server.path.clone(),
+            grace: Duration::from_secs(config.server.shutdown_grace_seconds),
+            state,
+            store: dyn_store,
+            metrics,
+            server,
+            stop_http,
+            workers,
+            stop_workers,
+            _lock: lock,
+        })
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "procurize".into())
+}
+
+/// A running service.
+pub struct Running {
+    addr: SocketAddr,
+    path: String,
+    grace: Duration,
+    state: Arc<AppState>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    server: JoinHandle<std::io::Result<()>>,
+    stop_http: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+    stop_workers: watch::Sender<bool>,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The webhook URL.
+    pub fn webhook_url(&self) -> String {
+        format!("http://{}{}", self.addr, self.path)
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The store.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Waits until no job is pending or running (dead ones are finished too), up to `timeout`;
+    /// returns whether it got there.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let store = self.store.clone();
+            let busy = tokio::task::spawn_blocking(move || store.counts())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|counts| {
+                    counts
+                        .iter()
+                        .filter(|(_, state, _)| {
+                            matches!(state, JobState::Pending | JobState::Running)
+                        })
+                        .map(|c| c.2)
+                        .sum::<u64>()
+                });
+            if busy == Some(0) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops in order: refuse readiness, stop accepting and finish in-flight requests, then let
+    /// the workers finish their current step — all within the grace period. A step still running
+    /// after it is abandoned; its lease makes it run again at the next start.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let deadline = Instant::now() + self.grace;
+        tracing::info!(grace_s = self.grace.as_secs(), "shutting down");
+        self.state.shutting_down.store(true, Ordering::Relaxed);
+        let _ = self.stop_http.send(true);
+        let mut server = self.server;
+        let served = match tokio::time::timeout_at(deadline.into(), &mut server).await {
+            Ok(Ok(result)) => result.map_err(ServerError::Serve),
+            Ok(Err(e)) => Err(ServerError::Serve(std::io::Error::other(e))),
+            Err(_) => {
+                tracing::warn!("requests still open at the end of the grace period; closing them");
+                server.abort();
+                Ok(())
+            }
+        };
+        let _ = self.stop_workers.send(true);
+        for mut worker in self.workers {
+            if tokio::time::timeout_at(deadline.into(), &mut worker)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "a step was still running at the end of the grace period; it will run again at the next start"
+                );
+                worker.abort();
+            }
+        }
+        tracing::info!(at = now_millis(), "stopped");
+        served
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(e) => {
+                    tracing::error!("cannot listen for SIGTERM: {e}");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

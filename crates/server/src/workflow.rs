@@ -1,0 +1,422 @@
+//! The workflow: workers claim due jobs under a lease and run their step.
+//!
+//! - **Gate**: evaluates the policy on the event's report (listing the version's other reports
+//!   of the project when the policy requires report types) and keeps the gate's JSON document.
+//! - **Notify**: sends the `report_published` event and the gate's failures and warnings per the
+//!   routing rules. Each (channel, event) sent is recorded, so a retry sends only what failed.
+//!   A crash between a send and its record can repeat that one message on the next attempt;
+//!   e-mail (`Message-ID`), Jira (fingerprint label) and files (named by fingerprint) absorb the
+//!   repeat, Slack has no idempotency key and would show it twice.
+//! - **Archive**: writes a signed evidence bundle named by the event; if it exists (an earlier
+//!   attempt finished writing), it is verified instead of written again.
+//!
+//! A failed attempt is retried with exponential backoff and jitter; after `max_attempts` the job
+//! is dead until `procurize jobs retry`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use procurize_archive::{Limits, Selection, SigningKey, collect, verify_bundle, write_bundle};
+use procurize_core::{Client, Report, ReportList, Uuid, VersionFilter};
+use procurize_gate::Policy;
+use procurize_gate::render::{Context, GateDocument};
+use procurize_notify::Notifier;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::{Notify, watch};
+
+use crate::config::JobsSection;
+use crate::metrics::{Metrics, StepResult};
+use crate::now_millis;
+use crate::store::{ClaimedJob, Finish, Step, Store};
+
+/// The archive step's settings.
+#[derive(Clone)]
+pub struct ArchiveTarget {
+    /// The folder bundles go to.
+    pub folder: PathBuf,
+    /// The signing key.
+    pub key: SigningKey,
+}
+
+impl std::fmt::Debug for ArchiveTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchiveTarget")
+            .field("folder", &self.folder)
+            .field("key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// Where the bundle of an event goes: `<folder>/<organization>/<report>-<upload ns>.zip`.
+pub fn bundle_path(folder: &Path, organization: &str, report: &str, upload_nanos: i64) -> PathBuf {
+    folder
+        .join(organization)
+        .join(format!("{report}-{upload_nanos}.zip"))
+}
+
+/// The workflow's steps and what they need.
+pub struct Workflow {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Retry and lease settings.
+    pub jobs: JobsSection,
+    /// The gate policy.
+    pub policy: Policy,
+    /// The anchor file the gate's documents name (the configuration file).
+    pub anchor: String,
+    /// API clients by organization.
+    pub clients: BTreeMap<Uuid, Client>,
+    /// The notifier, when configured.
+    pub notifier: Option<Notifier>,
+    /// The archive, when configured.
+    pub archive: Option<ArchiveTarget>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// This process's lease owner name.
+    pub owner: String,
+}
+
+impl std::fmt::Debug for Workflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workflow")
+            .field("steps", &self.steps())
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Workflow {
+    /// The steps enqueued for each new event: the gate, then notify and archive when configured.
+    pub fn steps(&self) -> Vec<Step> {
+        let mut steps = vec![Step::Gate];
+        if self.notifier.is_some() {
+            steps.push(Step::Notify);
+        }
+        if self.archive.is_some() {
+            steps.push(Step::Archive);
+        }
+        steps
+    }
+
+    /// Runs one worker until `stop` turns true: claim a due job, run it, record the result;
+    /// when nothing is due, wait for `wake` or the poll interval.
+    pub async fn worker(self: Arc<Self>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+        let poll = Duration::from_millis(self.jobs.poll_millis.max(1));
+        let lease_ms =
+            i64::try_from(self.jobs.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            // Registered before looking, so a commit between the look and the wait still wakes us.
+            let woken = wake.notified();
+            let store = self.store.clone();
+            let owner = self.owner.clone();
+            let claimed =
+                tokio::task::spawn_blocking(move || store.claim(&owner, now_millis(), lease_ms, 1))
+                    .await;
+            let job = match claimed {
+                Ok(Ok(mut jobs)) => jobs.pop(),
+                Ok(Err(e)) => {
+                    tracing::error!("{e}");
+                    None
+                }
+                Err(e) => {
+                    tracing::error!("claiming jobs failed: {e}");
+                    None
+                }
+            };
+            match job {
+                Some(job) => self.run(job).await,
+                None => {
+                    tokio::select! {
+                        () = woken => {}
+                        () = tokio::time::sleep(poll) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run(&self, job: ClaimedJob) {
+        let started = Instant::now();
+        if job.recovered {
+            self.metrics.recovered();
+            tracing::warn!(job = job.id, step = %job.step, attempt = job.attempt, "resuming a job whose previous attempt was interrupted");
+        }
+        let result = match job.step {
+            Step::Gate => self.gate(&job).await,
+            Step::Notify => self.notify(&job).await,
+            Step::Archive => self.archive(&job).await,
+        };
+        let elapsed = started.elapsed();
+        let now = now_millis();
+        let (finish, outcome) = match &result {
+            Ok(output) => (
+                Finish::Done {
+                    output: output.as_deref(),
+                },
+                StepResult::Done,
+            ),
+            Err(error) if job.attempt >= self.jobs.max_attempts => (
+                Finish::Failed {
+                    error,
+                    retry_at: None,
+                },
+                StepResult::Dead,
+            ),
+            Err(error) => {
+                let delay = self.jobs.backoff(job.attempt);
+                let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                (
+                    Finish::Failed {
+                        error,
+                        retry_at: Some(now.saturating_add(delay_ms)),
+                    },
+                    StepResult::Retry,
+                )
+            }
+        };
+        match outcome {
+            StepResult::Done => {
+                tracing::info!(job = job.id, step = %job.step, attempt = job.attempt, elapsed_ms = elapsed.as_millis() as u64, "step done");
+            }
+            StepResult::Retry => {
+                tracing::warn!(job = job.id, step = %job.step, attempt = job.attempt, "step failed, will retry: {}", result.as_ref().err().map_or("", String::as_str));
+            }
+            StepResult::Dead => {
+                tracing::error!(job = job.id, step = %job.step, attempt = job.attempt, "step failed for the last time; the job is dead (replay it with `procurize jobs retry {}`): {}", job.id, result.as_ref().err().map_or("", String::as_str));
+            }
+        }
+        self.metrics.step(job.step, outcome, elapsed);
+        let store = self.store.clone();
+        let owner = self.owner.clone();
+        let (id, finish) = (job.id, owned(finish));
+        let recorded =
+            tokio::task::spawn_blocking(move || store.finish(id, &owner, finish.as_finish(), now))
+                .await;
+        match recorded {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                tracing::warn!(
+                    job = id,
+                    "the job's lease was lost while it ran; another worker owns it now"
+                );
+            }
+            Ok(Err(e)) => tracing::error!(job = id, "{e}"),
+            Err(e) => tracing::error!(job = id, "recording the result failed: {e}"),
+        }
+    }
+
+    fn report(job: &ClaimedJob) -> Result<(Uuid, Report), String> {
+        let organization: Uuid = job
+            .organization_id
+            .parse()
+            .map_err(|e| format!("stored organization `{}`: {e}", job.organization_id))?;
+        let report: Report = serde_json::from_str(&job.report)
+            .map_err(|e| format!("the stored report cannot be read: {e}"))?;
+        Ok((organization, report))
+    }
+
+    fn client(&self, organization: &Uuid) -> Result<&Client, String> {
+        self.clients
+            .get(organization)
+            .ok_or_else(|| format!("organization {organization} is no longer configured"))
+    }
+
+    async fn gate(&self, job: &ClaimedJob) -> Result<Option<String>, String> {
+        let (organization, report) = Self::report(job)?;
+        let filter = VersionFilter::new(Some(report.project_version.clone()), None, None)
+            .map_err(|e| e.to_string())?;
+        // The event's project is gated; other projects of the version are not this event's.
+        let mut policy = self.policy.clone();
+        policy.projects.clear();
+        let mut reports = Vec::new();
+        if !policy.required_reports.is_empty() {
+            let listed = self
+                .client(&organization)?
+                .list_reports(&filter)
+                .await
+                .map_err(|e| format!("listing the version's reports: {e}"))?;
+            reports.extend(
+                listed
+                    .reports
+                    .into_iter()
+                    .filter(|r| r.project_name == report.project_name && r.id != report.id),
+            );
+        }
+        reports.push(report);
+        let today = time::OffsetDateTime::now_utc().date();
+        let outcome = procurize_gate::evaluate(&policy, reports, today);
+        let context = Context {
+            organization,
+            filter,
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            anchor: self.anchor.clone(),
+            evaluated_on: today,
+        };
+        tracing::info!(
+            job = job.id,
+            verdict = outcome.status.as_str(),
+            "gate evaluated"
+        );
+        Ok(Some(procurize_gate::render::json(&context, &outcome)))
+    }
+
+    async fn notify(&self, job: &ClaimedJob) -> Result<Option<String>, String> {
+        let Some(notifier) = &self.notifier else {
+            return Ok(None);
+        };
+        let (organization, report) = Self::report(job)?;
+        let list = ReportList {
+            organization_id: organization,
+            reports: vec![report],
+        };
+        let mut events = procurize_notify::event::from_payload(&list);
+        let store = self.store.clone();
+        let (event_id, job_id) = (job.event_id, job.id);
+        let (gate, done) = tokio::task::spawn_blocking(move || {
+            Ok::<_, crate::ServerError>((
+                store.output(event_id, Step::Gate)?,
+                store.effects(job_id)?,
+            ))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        if let Some(gate) = gate {
+            let document: GateDocument = serde_json::from_str(&gate)
+                .map_err(|e| format!("the gate's stored outcome cannot be read: {e}"))?;
+            events.extend(procurize_notify::event::from_gate(&document));
+        }
+        let done: HashSet<String> = done.into_iter().collect();
+        let mut failures = Vec::new();
+        for (event, channel) in notifier.plan(&events) {
+            let key = format!("{channel}/{}/{}", event.kind.as_str(), event.fingerprint);
+            if done.contains(&key) {
+                continue;
+            }
+            let delivery = notifier.deliver_to(event, &channel).await;
+            if delivery.delivered {
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || {
+                    store.record_effect(job_id, &key, now_millis())
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            } else {
+                failures.push(format!(
+                    "{channel} ({}): {}",
+                    event.kind.as_str(),
+                    delivery.detail
+                ));
+            }
+        }
+        if failures.is_empty() {
+            Ok(None)
+        } else {
+            Err(failures.join("; "))
+        }
+    }
+
+    async fn archive(&self, job: &ClaimedJob) -> Result<Option<String>, String> {
+        let Some(target) = &self.archive else {
+            return Ok(None);
+        };
+        let (organization, report) = Self::report(job)?;
+        let out = bundle_path(
+            &target.folder,
+            &job.organization_id,
+            &report.id.to_string(),
+            job.upload_nanos,
+        );
+        let key = target.key.clone();
+        if out.exists() {
+            // An earlier attempt wrote it (bundles are renamed into place whole): check it.
+            let path = out.clone();
+            let verification = tokio::task::spawn_blocking(move || {
+                verify_bundle(&path, &key.public_key(), &Limits::default())
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            return if verification.valid {
+                Ok(Some(out.display().to_string()))
+            } else {
+                Err(format!(
+                    "{} exists but does not verify: {}",
+                    out.display(),
+                    verification.problems.join("; ")
+                ))
+            };
+        }
+        let folder = out.parent().unwrap_or(&target.folder).to_path_buf();
+        std::fs::create_dir_all(&folder)
+            .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+        let work = tempfile::Builder::new()
+            .prefix(".procurize-archive-")
+            .tempdir_in(&folder)
+            .map_err(|e| {
+                format!(
+                    "cannot create a working folder in {}: {e}",
+                    folder.display()
+                )
+            })?;
+        let clock = || {
+            time::OffsetDateTime::now_utc()
+                .format(&Rfc3339)
+                .unwrap_or_default()
+        };
+        let evidence = collect(
+            self.client(&organization)?,
+            &Selection::Reports(vec![report.id]),
+            work.path(),
+            &Limits::default(),
+            clock,
+            env!("CARGO_PKG_VERSION"),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let path = out.clone();
+        tokio::task::spawn_blocking(move || {
+            let written = write_bundle(&evidence, &key, &path);
+            drop(work);
+            written
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        Ok(Some(out.display().to_string()))
+    }
+}
+
+/// A [`Finish`] that owns its text, to cross into a blocking task.
+enum OwnedFinish {
+    Done(Option<String>),
+    Failed(String, Option<i64>),
+}
+
+impl OwnedFinish {
+    fn as_finish(&self) -> Finish<'_> {
+        match self {
+            Self::Done(output) => Finish::Done {
+                output: output.as_deref(),
+            },
+            Self::Failed(error, retry_at) => Finish::Failed {
+                error,
+                retry_at: *retry_at,
+            },
+        }
+    }
+}
+
+fn owned(finish: Finish<'_>) -> OwnedFinish {
+    match finish {
+        Finish::Done { output } => OwnedFinish::Done(output.map(str::to_owned)),
+        Finish::Failed { error, retry_at } => OwnedFinish::Failed(error.to_owned(), retry_at),
+    }
+}
