@@ -79,3 +79,33 @@ fn version() {
         format!("procurize {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn serve() {
+    insta::assert_snapshot!("serve", help(&["serve"]));
+}
+
+#[test]
+fn jobs() {
+    insta::assert_snapshot!("jobs", help(&["jobs"]));
+}
+
+#[test]
+fn jobs_list() {
+    insta::assert_snapshot!("jobs_list", help(&["jobs", "list"]));
+}
+
+#[test]
+fn jobs_retry() {
+    insta::assert_snapshot!("jobs_retry", help(&["jobs", "retry"]));
+}
+
+#[test]
+fn jobs_purge() {
+    insta::assert_snapshot!("jobs_purge", help(&["jobs", "purge"]));
+}
+
+#[test]
+fn demo() {
+    insta::assert_snapshot!("demo", help(&["demo"]));
+}

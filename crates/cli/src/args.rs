@@ -105,6 +105,16 @@ pub(crate) struct Global {
     /// When to use colour (auto: on a terminal, unless NO_COLOR is set)
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     pub(crate) color: ColorWhen,
+
+    /// How log lines are written to standard error: text, or one JSON object per line
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    pub(crate) log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,6 +146,129 @@ pub(crate) enum Command {
     Keygen(KeygenArgs),
     /// Run a local simulator of the Procurize API, or send it a webhook
     Sim(SimArgs),
+    /// Receive Procurize webhooks and run the compliance workflow durably: gate, notify, archive
+    #[command(after_help = SERVE_AFTER_HELP)]
+    Serve(ServeArgs),
+    /// List, retry and purge the workflow's jobs in the server's store
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// See the whole webhook workflow run offline in seconds: simulator, server, gate, messages, bundles
+    #[command(after_help = DEMO_AFTER_HELP)]
+    Demo(DemoArgs),
+}
+
+const SERVE_AFTER_HELP: &str = "\
+Webhook answers: 202 new events recorded, 200 a duplicate, 401 bad signature, 400 bad payload,
+403 unknown organization, 408 slow body, 413 too large, 503 store failure. Also serves /healthz,
+/readyz and /metrics (Prometheus). SIGTERM or SIGINT stops it gracefully. Secrets come from
+environment variables or files named in the configuration.
+
+Exit status:
+  0  stopped gracefully by SIGTERM or SIGINT; with --check-config, the configuration is good
+  2  bad configuration
+  3  the store or the listener failed";
+
+const DEMO_AFTER_HELP: &str = "\
+Everything runs in this process on 127.0.0.1: no network, no setup. The folder holds the
+configuration used (procurize.toml), the store, the messages, the bundles and their public key.
+A folder left by an earlier demo is replaced; any other existing folder is refused.
+
+Exit status:
+  0  every delivery was answered as expected and every bundle verified
+  1  something did not (the summary says what)
+  2  the folder cannot be used
+  3  a runtime error";
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The configuration file (TOML)
+    #[arg(
+        long,
+        env = "PROCURIZE_CONFIG",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
+    pub(crate) config: PathBuf,
+    /// Check the whole configuration (secrets present, templates compile, store opens, key loads) and exit
+    #[arg(long)]
+    pub(crate) check_config: bool,
+}
+
+/// Where the jobs are: the server's configuration, or the store file itself.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct StoreArgs {
+    /// The server's configuration file (its `[store]` is used; no secret is read)
+    #[arg(
+        long,
+        env = "PROCURIZE_CONFIG",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
+    pub(crate) config: Option<PathBuf>,
+    /// The store file itself
+    #[arg(long, value_name = "FILE")]
+    pub(crate) store: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsCommand {
+    /// List jobs, newest first
+    #[command(after_help = EXIT_CODES)]
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only jobs in this state
+        #[arg(long, value_name = "STATE", value_parser = ["pending", "running", "done", "dead"])]
+        state: Option<String>,
+        /// At most this many
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: usize,
+        /// Output format
+        #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+    },
+    /// Make a dead (or waiting) job due now, its attempts counted afresh
+    #[command(after_help = EXIT_CODES)]
+    Retry {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The job's ID (from `procurize jobs list`)
+        #[arg(
+            value_name = "ID",
+            required_unless_present = "all_dead",
+            conflicts_with = "all_dead"
+        )]
+        id: Option<i64>,
+        /// Every dead job
+        #[arg(long)]
+        all_dead: bool,
+    },
+    /// Delete finished events and their jobs received more than DAYS ago
+    #[command(after_help = PURGE_AFTER_HELP)]
+    Purge {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Age in days (at least 1)
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+        older_than: u32,
+    },
+}
+
+const PURGE_AFTER_HELP: &str = "\
+Only events whose every job is done are deleted; pending and dead jobs stay. A redelivery of a
+purged event is treated as a new event, so keep DAYS longer than the platform retries (a day).
+
+Exit status:
+  0  success
+  2  usage or configuration error
+  3  the store failed";
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// The folder everything is written to
+    #[arg(long, value_name = "DIR", default_value = "procurize-demo")]
+    pub(crate) out: PathBuf,
 }
 
 const NOTIFY_AFTER_HELP: &str = "\

@@ -8,11 +8,13 @@
 mod archive;
 mod args;
 mod connect;
+mod demo;
 mod gate;
 mod keygen;
 mod notify;
 mod output;
 mod reports;
+mod serve;
 mod sim;
 
 use std::io::{self, Write};
@@ -20,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, ColorWhen, Command, Global};
+use crate::args::{Cli, ColorWhen, Command, Global, LogFormat};
 
 /// The documented exit statuses, the same for every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +73,7 @@ fn main() -> ExitCode {
 
 fn real_main() -> ExitCode {
     let cli = Cli::parse();
-    init(&cli.global);
+    init(&cli.global, &cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -97,10 +99,13 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Notify(args) => notify::run(&cli.global, args).await,
         Command::Verify(args) => archive::verify(&args),
         Command::Sim(args) => sim::run(&cli.global, args).await,
+        Command::Serve(args) => serve::run(args).await,
+        Command::Jobs(command) => serve::jobs(command, cli.global.quiet),
+        Command::Demo(args) => demo::run(args).await,
     }
 }
 
-fn init(global: &Global) {
+fn init(global: &Global, command: &Command) {
     match global.color {
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
         ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
@@ -110,6 +115,10 @@ fn init(global: &Global) {
         tracing::Level::ERROR
     } else {
         match global.verbose {
+            // A server's log is its record of what happened: requests and steps by default.
+            0 if matches!(command, Command::Serve(_)) => tracing::Level::INFO,
+            // The demo's summary says what was refused and why.
+            0 if matches!(command, Command::Demo(_)) => tracing::Level::ERROR,
             0 => tracing::Level::WARN,
             1 => tracing::Level::INFO,
             2 => tracing::Level::DEBUG,
@@ -124,13 +133,16 @@ fn init(global: &Global) {
                 && io::IsTerminal::is_terminal(&io::stderr())
         }
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(io::stderr)
-        .with_ansi(ansi)
-        .with_target(global.verbose >= 2)
-        .without_time()
-        .init();
+        .with_target(global.verbose >= 2);
+    match (global.log_format, command) {
+        (LogFormat::Json, _) => builder.json().with_ansi(false).init(),
+        // A long-running server's lines need their time; a command's do not.
+        (LogFormat::Text, Command::Serve(_)) => builder.with_ansi(ansi).init(),
+        (LogFormat::Text, _) => builder.with_ansi(ansi).without_time().init(),
+    }
 }
 
 /// Prints the error as one line plus its causes, and picks the exit status.
@@ -169,6 +181,13 @@ fn exit_status(error: &anyhow::Error) -> Exit {
                 A::Api(_) | A::Io(_) | A::NothingToArchive => Exit::Runtime,
                 A::BadReportArchive { .. } | A::InvalidArchive { .. } => Exit::CheckFailed,
                 _ => Exit::Usage,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<procurize_server::ServerError>() {
+            use procurize_server::ServerError as S;
+            return match e {
+                S::Config(_) | S::NotFound(_) => Exit::Usage,
+                _ => Exit::Runtime,
             };
         }
         if let Some(e) = cause.downcast_ref::<procurize_sim::SimError>() {

@@ -140,6 +140,8 @@ pub struct ClaimedJob {
 pub struct JobRow {
     /// The job.
     pub id: i64,
+    /// The event it belongs to.
+    pub event_id: i64,
     /// Its step.
     pub step: Step,
     /// Its state.

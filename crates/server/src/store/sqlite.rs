@@ -384,7 +384,7 @@ impl Store for SqliteStore {
                 "SELECT j.id, j.step, j.state, j.attempts, j.next_attempt_at,
                         CASE WHEN a.state IS NOT NULL AND a.state != 'done' THEN a.id END,
                         j.last_error, e.organization_id, e.report_id, e.upload_nanos,
-                        e.received_at, j.updated_at
+                        e.received_at, j.updated_at, j.event_id
                  FROM jobs j
                  JOIN events e ON e.id = j.event_id
                  LEFT JOIN jobs a ON a.id = j.after_job
@@ -403,6 +403,7 @@ impl Store for SqliteStore {
                     let state = state_of(&r.get::<_, String>(2)?)?;
                     Ok(JobRow {
                         id: r.get(0)?,
+                        event_id: r.get(12)?,
                         step: step_of(&r.get::<_, String>(1)?)?,
                         state,
                         attempts: r.get(3)?,
