@@ -214,19 +214,29 @@ pub struct WebhookSection {
 
 /// `[store]`: where events and jobs are kept.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum StoreSection {
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// The kind of store (default and, for now, only: `sqlite`).
+    #[serde(default, rename = "type")]
+    pub kind: StoreKind,
+    /// The SQLite file (relative to the configuration file; default `procurize.db`).
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+}
+
+/// The kinds of store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
     /// One SQLite file (WAL, `synchronous=FULL`), for one server process.
-    Sqlite {
-        /// The database file (relative to the configuration file; default `procurize.db`).
-        #[serde(default = "default_store_path")]
-        path: PathBuf,
-    },
+    #[default]
+    Sqlite,
 }
 
 impl Default for StoreSection {
     fn default() -> Self {
-        Self::Sqlite {
+        Self {
+            kind: StoreKind::Sqlite,
             path: default_store_path(),
         }
     }
@@ -413,8 +423,7 @@ impl Config {
         if !usable(jobs.backoff_seconds) || !usable(jobs.backoff_max_seconds) {
             return fail("`jobs.backoff_seconds` and `jobs.backoff_max_seconds` must be finite and not negative".into());
         }
-        let StoreSection::Sqlite { path } = &mut config.store;
-        *path = base.join(&*path);
+        config.store.path = base.join(&config.store.path);
         config
             .gate
             .policy
@@ -439,8 +448,7 @@ impl Config {
 
     /// The SQLite file.
     pub fn store_path(&self) -> &Path {
-        let StoreSection::Sqlite { path } = &self.store;
-        path
+        &self.store.path
     }
 
     /// Loads what the service needs at run time: secrets (present and usable), the API clients,

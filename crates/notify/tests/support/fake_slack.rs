@@ -1,7 +1,8 @@
 //! A local server on 127.0.0.1 that speaks Slack's documented shapes: `chat.postMessage`
 //! (Bearer token, JSON body, `{"ok":true,…}` or `{"ok":false,"error":…}`), `auth.test`
 //! (GET or POST), incoming webhooks (a plain `ok`), and 429 with `Retry-After`. It records what
-//! it received. Shared by the Slack tests and the fan-out benchmark.
+//! it received. Shared by the Slack tests, the fan-out benchmark and the workflow service's
+//! tests (which include this file by path).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -17,8 +18,13 @@ pub const TOKEN: &str = "xoxb-test-token";
 
 #[derive(Default)]
 pub struct Recorded {
+    /// Every `chat.postMessage` call: the Authorization header and the body.
     pub posts: Vec<(String, Value)>,
     pub webhooks: Vec<Value>,
+    /// While true, `chat.postMessage` answers 500 (an outage) and records the call here only.
+    pub outage: bool,
+    /// Calls answered 500 during an outage.
+    pub refused: usize,
     rate_limit_first: usize,
     calls: usize,
 }
@@ -37,6 +43,10 @@ pub async fn fake_slack(rate_limit_first: usize) -> (String, Arc<Mutex<Recorded>
                 let state = posts.clone();
                 async move {
                     let mut s = state.lock().expect("lock");
+                    if s.outage {
+                        s.refused += 1;
+                        return (StatusCode::INTERNAL_SERVER_ERROR, "upstream unavailable").into_response();
+                    }
                     s.calls += 1;
                     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
                     s.posts.push((auth.clone(), body.clone()));

@@ -1,0 +1,321 @@
+//! Deliveries from the simulator's sender to the workflow service, in-process on 127.0.0.1: what
+//! each one is answered, what is stored, and which side effects happen (files, bundles, Slack).
+
+mod support;
+
+#[path = "../../notify/tests/support/fake_slack.rs"]
+mod fake_slack;
+
+use procurize_archive::{Limits, verify_bundle};
+use procurize_server::store::{JobState, Step};
+use procurize_sim::webhook::Delivery;
+use support::{Harness, OLD_SECRET, Options, SECRET, deliver, payload, post, signer};
+
+#[tokio::test]
+async fn a_delivery_runs_the_workflow_once_and_a_redelivery_changes_nothing() {
+    let (slack, recorded) = fake_slack::fake_slack(0).await;
+    let harness = Harness::start_with(
+        Options {
+            slack: Some(slack),
+            ..Options::default()
+        },
+        fake_slack::TOKEN,
+    )
+    .await;
+    // Payments API v2.1.0 OWASP Top 10 is rated D: the gate (B or better) fails.
+    let delivery = Delivery::new(harness.url.clone(), payload(&[0x10d]), signer(SECRET));
+    assert_eq!(deliver(&delivery).await, 202);
+    harness.idle().await;
+    assert_eq!(
+        harness.states(),
+        vec![
+            (Step::Gate, JobState::Done, 1),
+            (Step::Notify, JobState::Done, 1),
+            (Step::Archive, JobState::Done, 1),
+        ]
+    );
+    let messages = harness.files("messages");
+    let names: Vec<String> = messages
+        .iter()
+        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with(".gate_failed.eml")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.ends_with(".report_published.eml")),
+        "{names:?}"
+    );
+    let bundles = harness.files("evidence");
+    assert_eq!(bundles.len(), 1, "{bundles:?}");
+    let name = bundles[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with("00000000-0000-0000-0000-00000000010d-"),
+        "named by the event: {name}"
+    );
+    let verification =
+        verify_bundle(&bundles[0], &harness.key.public_key(), &Limits::default()).expect("reads");
+    assert!(verification.valid, "{verification:?}");
+    assert_eq!(recorded.lock().expect("lock").posts.len(), 2);
+
+    // The platform sends it again (same ID, same body): 200, no new job, no new side effect.
+    let modified = std::fs::metadata(&bundles[0])
+        .expect("stat")
+        .modified()
+        .expect("mtime");
+    assert_eq!(deliver(&delivery).await, 200);
+    // And once more as a new delivery ID with the same event.
+    let again = Delivery::new(harness.url.clone(), payload(&[0x10d]), signer(SECRET));
+    assert_eq!(deliver(&again).await, 200);
+    harness.idle().await;
+    assert_eq!(
+        harness
+            .running()
+            .store()
+            .list(None, 100)
+            .expect("list")
+            .len(),
+        3
+    );
+    assert_eq!(harness.files("messages").len(), 2);
+    assert_eq!(harness.files("evidence"), bundles);
+    assert_eq!(
+        std::fs::metadata(&bundles[0])
+            .expect("stat")
+            .modified()
+            .expect("mtime"),
+        modified
+    );
+    assert_eq!(recorded.lock().expect("lock").posts.len(), 2);
+    let metrics = harness.metrics().await;
+    assert!(
+        metrics.contains("procurize_deliveries_total{outcome=\"accepted\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("procurize_deliveries_total{outcome=\"duplicate\"} 2\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn an_updated_report_is_a_new_event() {
+    let harness = Harness::start(Options::default()).await;
+    let original = payload(&[0x100]);
+    assert_eq!(
+        deliver(&Delivery::new(
+            harness.url.clone(),
+            original.clone(),
+            signer(SECRET)
+        ))
+        .await,
+        202
+    );
+    let mut updated: serde_json::Value = serde_json::from_slice(&original).expect("json");
+    updated["reports"][0]["uploadDate"] = "2026-01-05T10:00:00.1234567+09:00".into();
+    let updated = serde_json::to_vec(&updated).expect("json");
+    assert_eq!(
+        deliver(&Delivery::new(
+            harness.url.clone(),
+            updated.clone(),
+            signer(SECRET)
+        ))
+        .await,
+        202
+    );
+    // The same instant written with another offset is the same event.
+    let mut same: serde_json::Value = serde_json::from_slice(&updated).expect("json");
+    same["reports"][0]["uploadDate"] = "2026-01-05T01:00:00.1234567Z".into();
+    assert_eq!(
+        deliver(&Delivery::new(
+            harness.url.clone(),
+            serde_json::to_vec(&same).expect("json"),
+            signer(SECRET)
+        ))
+        .await,
+        200
+    );
+    harness.idle().await;
+    assert_eq!(harness.files("evidence").len(), 2);
+    assert_eq!(
+        harness
+            .files("messages")
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with(".report_published.eml"))
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_bad_or_missing_signature_is_401_and_nothing_is_stored() {
+    let harness = Harness::start(Options::default()).await;
+    let wrong = Delivery::new(
+        harness.url.clone(),
+        payload(&[0x100]),
+        signer("not-the-secret"),
+    );
+    assert_eq!(deliver(&wrong).await, 401);
+    let (status, answer) = post(&harness.url, payload(&[0x100]), None).await;
+    assert_eq!(status, 401);
+    assert_eq!(answer["error"], "bad_signature");
+    assert!(
+        answer["message"]
+            .as_str()
+            .expect("message")
+            .to_ascii_lowercase()
+            .contains("x-procurize-signature` header is missing"),
+        "{answer}"
+    );
+    // A signature over other bytes.
+    let mut tampered = payload(&[0x100]);
+    let good = procurize_core::webhook::sign_hmac(
+        &procurize_core::webhook::Secret::new(SECRET.as_bytes().to_vec()),
+        &tampered,
+    );
+    tampered[20] ^= 1;
+    let status = reqwest::Client::new()
+        .post(&harness.url)
+        .header("X-Procurize-Signature", good)
+        .body(tampered)
+        .send()
+        .await
+        .expect("post")
+        .status();
+    assert_eq!(status.as_u16(), 401);
+    assert!(
+        harness
+            .running()
+            .store()
+            .list(None, 10)
+            .expect("list")
+            .is_empty()
+    );
+    assert!(harness.files("messages").is_empty());
+    let metrics = harness.metrics().await;
+    assert!(
+        metrics.contains("procurize_deliveries_total{outcome=\"bad_signature\"} 3\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn bad_payloads_are_refused_with_a_reason_and_nothing_is_stored() {
+    let harness = Harness::start(Options {
+        server: "body_limit_bytes = 4096".into(),
+        ..Options::default()
+    })
+    .await;
+    // Malformed JSON, signed correctly.
+    let (status, answer) = post(
+        &harness.url,
+        b"{\"organizationId\": ".to_vec(),
+        Some(SECRET),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"], "bad_payload");
+    // Valid JSON, a field of the wrong kind: the answer names it.
+    let mut bad: serde_json::Value = serde_json::from_slice(&payload(&[0x100])).expect("json");
+    bad["reports"][0]["securityRating"] = "F".into();
+    let (status, answer) = post(
+        &harness.url,
+        serde_json::to_vec(&bad).expect("json"),
+        Some(SECRET),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["message"]
+            .as_str()
+            .expect("message")
+            .contains("reports[0].securityRating"),
+        "{answer}"
+    );
+    // Over the limit (4 KiB here; 1 MiB by default): 413, from the sender too.
+    let big = vec![b' '; 5000];
+    let (status, answer) = post(&harness.url, big.clone(), Some(SECRET)).await;
+    assert_eq!(status, 413);
+    assert_eq!(answer["error"], "too_large");
+    assert_eq!(
+        deliver(&Delivery::new(harness.url.clone(), big, signer(SECRET))).await,
+        413
+    );
+    // An organization that is not configured: 403.
+    let mut other: serde_json::Value = serde_json::from_slice(&payload(&[0x100])).expect("json");
+    other["organizationId"] = "00000000-0000-0000-0000-0000000000ff".into();
+    let (status, answer) = post(
+        &harness.url,
+        serde_json::to_vec(&other).expect("json"),
+        Some(SECRET),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        answer["message"]
+            .as_str()
+            .expect("message")
+            .contains("00000000-0000-0000-0000-0000000000ff"),
+        "{answer}"
+    );
+    assert!(
+        harness
+            .running()
+            .store()
+            .list(None, 10)
+            .expect("list")
+            .is_empty()
+    );
+    let metrics = harness.metrics().await;
+    for line in [
+        "procurize_deliveries_total{outcome=\"bad_payload\"} 2\n",
+        "procurize_deliveries_total{outcome=\"too_large\"} 2\n",
+        "procurize_deliveries_total{outcome=\"unknown_organization\"} 1\n",
+        "procurize_deliveries_total{outcome=\"accepted\"} 0\n",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_secret_is_accepted_beside_the_new_one() {
+    let harness = Harness::start(Options {
+        old_secret: true,
+        ..Options::default()
+    })
+    .await;
+    let new = Delivery::new(harness.url.clone(), payload(&[0x100]), signer(SECRET));
+    let old = Delivery::new(harness.url.clone(), payload(&[0x101]), signer(OLD_SECRET));
+    let neither = Delivery::new(harness.url.clone(), payload(&[0x102]), signer("third"));
+    assert_eq!(deliver(&new).await, 202);
+    assert_eq!(deliver(&old).await, 202);
+    assert_eq!(deliver(&neither).await, 401);
+    harness.idle().await;
+    assert_eq!(harness.files("evidence").len(), 2);
+}
+
+#[tokio::test]
+async fn without_the_old_secret_its_deliveries_are_refused() {
+    let harness = Harness::start(Options::default()).await;
+    let old = Delivery::new(harness.url.clone(), payload(&[0x101]), signer(OLD_SECRET));
+    assert_eq!(deliver(&old).await, 401);
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let harness = Harness::start(Options::default()).await;
+    let base = format!("http://{}", harness.running().addr());
+    let health = reqwest::get(format!("{base}/healthz")).await.expect("get");
+    assert_eq!(health.status().as_u16(), 200);
+    let ready = reqwest::get(format!("{base}/readyz")).await.expect("get");
+    assert_eq!(ready.status().as_u16(), 200);
+    // Only POST is a delivery.
+    let get = reqwest::get(&harness.url).await.expect("get");
+    assert_eq!(get.status().as_u16(), 405);
+}
