@@ -2,6 +2,8 @@
 //! shutdown under load (SIGTERM), a downstream outage with retries, dead jobs replayed with
 //! `procurize jobs retry`, and `/metrics` read by the Prometheus client's own parser.
 
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 #[path = "../crates/server/tests/support/mod.rs"]
