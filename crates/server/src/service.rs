@@ -67,6 +67,7 @@ impl Service {
         let path = prepared.config.store_path().to_path_buf();
         let store = Arc::new(SqliteStore::open(&path)?);
         let lock = lock_store(&path)?;
+        store.checkpoint_in_background(Duration::from_millis(500))?;
         Ok(Self {
             prepared,
             store,

@@ -29,6 +29,9 @@ use tokio::sync::{Notify, watch};
 use crate::config::JobsSection;
 use crate::metrics::{Metrics, StepResult};
 use crate::now_millis;
+
+/// The most jobs a worker claims at once (their results are recorded in one transaction).
+const CLAIM_BATCH: usize = 8;
 use crate::store::{ClaimedJob, Finish, Step, Store};
 
 /// The archive step's settings.
@@ -114,43 +117,81 @@ impl Workflow {
             let woken = wake.notified();
             let store = self.store.clone();
             let owner = self.owner.clone();
-            let claimed =
-                tokio::task::spawn_blocking(move || store.claim(&owner, now_millis(), lease_ms, 1))
-                    .await;
-            let job = match claimed {
-                Ok(Ok(mut jobs)) => jobs.pop(),
+            let claimed = tokio::task::spawn_blocking(move || {
+                store.claim(&owner, now_millis(), lease_ms, CLAIM_BATCH)
+            })
+            .await;
+            let jobs = match claimed {
+                Ok(Ok(jobs)) => jobs,
                 Ok(Err(e)) => {
                     tracing::error!("{e}");
-                    None
+                    Vec::new()
                 }
                 Err(e) => {
                     tracing::error!("claiming jobs failed: {e}");
-                    None
+                    Vec::new()
                 }
             };
-            match job {
-                Some(job) => self.run(job).await,
-                None => {
-                    tokio::select! {
-                        () = woken => {}
-                        () = tokio::time::sleep(poll) => {}
-                        _ = stop.changed() => {}
-                    }
+            if jobs.is_empty() {
+                tokio::select! {
+                    () = woken => {}
+                    () = tokio::time::sleep(poll) => {}
+                    _ = stop.changed() => {}
                 }
+                continue;
             }
+            // Run the batch; once stopping, the jobs not started go back, their attempt uncounted.
+            let mut results = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let finish = if *stop.borrow() {
+                    OwnedFinish::Release
+                } else {
+                    self.run(&job).await
+                };
+                results.push((job.id, finish));
+            }
+            self.record(results).await;
         }
     }
 
-    async fn run(&self, job: ClaimedJob) {
+    /// Records a batch of results in one transaction.
+    async fn record(&self, results: Vec<(i64, OwnedFinish)>) {
+        let store = self.store.clone();
+        let owner = self.owner.clone();
+        let now = now_millis();
+        let ids: Vec<i64> = results.iter().map(|r| r.0).collect();
+        let recorded = tokio::task::spawn_blocking(move || {
+            let borrowed: Vec<(i64, Finish<'_>)> =
+                results.iter().map(|(id, f)| (*id, f.as_finish())).collect();
+            store.finish_many(&owner, &borrowed, now)
+        })
+        .await;
+        match recorded {
+            Ok(Ok(flags)) => {
+                for (id, kept) in ids.iter().zip(flags) {
+                    if !kept {
+                        tracing::warn!(
+                            job = id,
+                            "the job's lease was lost while it ran; another worker owns it now"
+                        );
+                    }
+                }
+            }
+            Ok(Err(e)) => tracing::error!("{e}"),
+            Err(e) => tracing::error!("recording results failed: {e}"),
+        }
+    }
+
+    async fn run(&self, job: &ClaimedJob) -> OwnedFinish {
         let started = Instant::now();
         if job.recovered {
             self.metrics.recovered();
             tracing::warn!(job = job.id, step = %job.step, attempt = job.attempt, "resuming a job whose previous attempt was interrupted");
         }
         let result = match job.step {
-            Step::Gate => self.gate(&job).await,
-            Step::Notify => self.notify(&job).await,
-            Step::Archive => self.archive(&job).await,
+            Step::Gate => self.gate(job).await,
+            Step::Notify => self.notify(job).await,
+            Step::Archive => self.archive(job).await,
         };
         let elapsed = started.elapsed();
         let now = now_millis();
@@ -192,23 +233,7 @@ impl Workflow {
             }
         }
         self.metrics.step(job.step, outcome, elapsed);
-        let store = self.store.clone();
-        let owner = self.owner.clone();
-        let (id, finish) = (job.id, owned(finish));
-        let recorded =
-            tokio::task::spawn_blocking(move || store.finish(id, &owner, finish.as_finish(), now))
-                .await;
-        match recorded {
-            Ok(Ok(true)) => {}
-            Ok(Ok(false)) => {
-                tracing::warn!(
-                    job = id,
-                    "the job's lease was lost while it ran; another worker owns it now"
-                );
-            }
-            Ok(Err(e)) => tracing::error!(job = id, "{e}"),
-            Err(e) => tracing::error!(job = id, "recording the result failed: {e}"),
-        }
+        owned(finish)
     }
 
     fn report(job: &ClaimedJob) -> Result<(Uuid, Report), String> {
@@ -398,6 +423,7 @@ impl Workflow {
 enum OwnedFinish {
     Done(Option<String>),
     Failed(String, Option<i64>),
+    Release,
 }
 
 impl OwnedFinish {
@@ -410,6 +436,7 @@ impl OwnedFinish {
                 error,
                 retry_at: *retry_at,
             },
+            Self::Release => Finish::Release,
         }
     }
 }
@@ -418,5 +445,6 @@ fn owned(finish: Finish<'_>) -> OwnedFinish {
     match finish {
         Finish::Done { output } => OwnedFinish::Done(output.map(str::to_owned)),
         Finish::Failed { error, retry_at } => OwnedFinish::Failed(error.to_owned(), retry_at),
+        Finish::Release => OwnedFinish::Release,
     }
 }

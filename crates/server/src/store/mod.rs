@@ -190,6 +190,8 @@ pub enum Finish<'a> {
         /// When to try again.
         retry_at: Option<i64>,
     },
+    /// Not run after all (the server is stopping): due again, the attempt not counted.
+    Release,
 }
 
 /// A durable store of events and jobs.
@@ -215,15 +217,29 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, ServerError>;
 
-    /// Records the end of an attempt by `owner`. Returns false when the lease was lost (the
-    /// job was taken over), in which case nothing is changed.
+    /// Records the ends of attempts by `owner`, in one transaction. Each is false when the lease
+    /// was lost (the job was taken over), in which case that job is not changed.
+    fn finish_many(
+        &self,
+        owner: &str,
+        results: &[(i64, Finish<'_>)],
+        now: i64,
+    ) -> Result<Vec<bool>, ServerError>;
+
+    /// Records the end of one attempt by `owner`; false when the lease was lost.
     fn finish(
         &self,
         job: i64,
         owner: &str,
         finish: Finish<'_>,
         now: i64,
-    ) -> Result<bool, ServerError>;
+    ) -> Result<bool, ServerError> {
+        Ok(self
+            .finish_many(owner, &[(job, finish)], now)?
+            .first()
+            .copied()
+            .unwrap_or(false))
+    }
 
     /// The output of the event's job for `step`, once done.
     fn output(&self, event_id: i64, step: Step) -> Result<Option<String>, ServerError>;

@@ -51,7 +51,27 @@ CREATE TABLE IF NOT EXISTS effects (
 /// A [`Store`] in one SQLite file.
 pub struct SqliteStore {
     path: PathBuf,
-    connection: Mutex<Connection>,
+    connection: Mutex<Held>,
+    /// Dropping it stops the background checkpointer, if one was started.
+    checkpointer: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+}
+
+/// The connection and its current `synchronous` setting.
+struct Held {
+    connection: Connection,
+    full: bool,
+}
+
+/// How durable a write must be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// On disk when the commit returns (`synchronous=FULL`): accepting deliveries, and what an
+    /// operator does (retry, purge).
+    Full,
+    /// Safe from a process crash, possibly not from a power cut (`synchronous=NORMAL` in WAL
+    /// mode): job bookkeeping, whose loss re-runs an idempotent step. The next FULL commit makes
+    /// it durable too, as the log is written in order.
+    Process,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -120,8 +140,57 @@ impl SqliteStore {
             })?;
         Ok(Self {
             path: path.to_path_buf(),
-            connection: Mutex::new(connection),
+            connection: Mutex::new(Held {
+                connection,
+                full: true,
+            }),
+            checkpointer: Mutex::new(None),
         })
+    }
+
+    /// Moves WAL checkpoints (copying the log into the database file, with its own `fsync`) off
+    /// the commit path: a thread with its own connection runs a passive checkpoint every
+    /// `interval`, and commits no longer checkpoint. For the server; the thread stops when the
+    /// store is dropped.
+    pub fn checkpoint_in_background(
+        &self,
+        interval: std::time::Duration,
+    ) -> Result<(), ServerError> {
+        let error = |e: rusqlite::Error| {
+            ServerError::Store(format!(
+                "cannot start checkpointing {}: {e}",
+                self.path.display()
+            ))
+        };
+        let connection = Connection::open(&self.path).map_err(error)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(error)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("procurize-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(interval)
+                {
+                    if let Err(e) =
+                        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!("checkpoint failed: {e}");
+                    }
+                }
+            })
+            .map_err(|e| {
+                ServerError::Store(format!("cannot start the checkpointing thread: {e}"))
+            })?;
+        self.read()
+            .execute_batch("PRAGMA wal_autocheckpoint = 0")
+            .map_err(error)?;
+        *self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(stop);
+        Ok(())
     }
 
     /// The database file.
@@ -129,12 +198,52 @@ impl SqliteStore {
         &self.path
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave a transaction open (rusqlite rolls back
-        // on drop), so a poisoned lock is still usable.
-        self.connection
+    /// The connection, set for `durability`. A panic while holding the lock cannot leave a
+    /// transaction open (rusqlite rolls back on drop), so a poisoned lock is still usable.
+    fn lock(&self, durability: Durability) -> ConnectionGuard<'_> {
+        let mut held = self
+            .connection
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let full = durability == Durability::Full;
+        if held.full != full {
+            let pragma = if full {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            // If it cannot be changed, the setting stays FULL-or-stricter from `open`, or the
+            // next use tries again; never less durable than asked for accepting deliveries.
+            if held.connection.execute_batch(pragma).is_ok() {
+                held.full = full;
+            }
+        }
+        ConnectionGuard(held)
+    }
+
+    /// The connection for reading, its setting left as it is.
+    fn read(&self) -> ConnectionGuard<'_> {
+        ConnectionGuard(
+            self.connection
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// The locked connection.
+struct ConnectionGuard<'a>(std::sync::MutexGuard<'a, Held>);
+
+impl std::ops::Deref for ConnectionGuard<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.0.connection
+    }
+}
+
+impl std::ops::DerefMut for ConnectionGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.0.connection
     }
 }
 
@@ -216,7 +325,7 @@ impl Store for SqliteStore {
                 })
                 .collect()
         };
-        let mut connection = self.lock();
+        let mut connection = self.lock(Durability::Full);
         let mut tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => return fail_all(e),
@@ -247,7 +356,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, ServerError> {
         let error = store_error("cannot claim jobs");
-        let mut connection = self.lock();
+        let mut connection = self.lock(Durability::Process);
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&error)?;
@@ -304,46 +413,68 @@ impl Store for SqliteStore {
         Ok(claimed)
     }
 
-    fn finish(
+    fn finish_many(
         &self,
-        job: i64,
         owner: &str,
-        finish: Finish<'_>,
+        results: &[(i64, Finish<'_>)],
         now: i64,
-    ) -> Result<bool, ServerError> {
+    ) -> Result<Vec<bool>, ServerError> {
         let error = store_error("cannot record a job's result");
-        let connection = self.lock();
-        let changed = match finish {
-            Finish::Done { output } => connection.execute(
-                "UPDATE jobs SET state = 'done', output = ?3, lease_owner = NULL,
-                        lease_until = NULL, last_error = NULL, updated_at = ?4
-                 WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
-                params![job, owner, output, now],
-            ),
-            Finish::Failed { error, retry_at } => connection.execute(
-                "UPDATE jobs SET state = ?3, next_attempt_at = ?4, last_error = ?5,
-                        lease_owner = NULL, lease_until = NULL, updated_at = ?6
-                 WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
-                params![
-                    job,
-                    owner,
-                    if retry_at.is_some() {
-                        "pending"
-                    } else {
-                        "dead"
-                    },
-                    retry_at.unwrap_or(now),
-                    error,
-                    now
-                ],
-            ),
+        let mut connection = self.lock(Durability::Process);
+        let tx = connection.transaction().map_err(&error)?;
+        let mut recorded = Vec::with_capacity(results.len());
+        {
+            let mut done = tx
+                .prepare_cached(
+                    "UPDATE jobs SET state = 'done', output = ?3, lease_owner = NULL,
+                            lease_until = NULL, last_error = NULL, updated_at = ?4
+                     WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
+                )
+                .map_err(&error)?;
+            let mut failed = tx
+                .prepare_cached(
+                    "UPDATE jobs SET state = ?3, next_attempt_at = ?4, last_error = ?5,
+                            lease_owner = NULL, lease_until = NULL, updated_at = ?6
+                     WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
+                )
+                .map_err(&error)?;
+            let mut release = tx
+                .prepare_cached(
+                    "UPDATE jobs SET state = 'pending', attempts = MAX(attempts - 1, 0),
+                            lease_owner = NULL, lease_until = NULL, updated_at = ?3
+                     WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
+                )
+                .map_err(&error)?;
+            for (job, finish) in results {
+                let changed = match finish {
+                    Finish::Done { output } => done.execute(params![job, owner, output, now]),
+                    Finish::Failed {
+                        error: reason,
+                        retry_at,
+                    } => failed.execute(params![
+                        job,
+                        owner,
+                        if retry_at.is_some() {
+                            "pending"
+                        } else {
+                            "dead"
+                        },
+                        retry_at.unwrap_or(now),
+                        reason,
+                        now
+                    ]),
+                    Finish::Release => release.execute(params![job, owner, now]),
+                }
+                .map_err(&error)?;
+                recorded.push(changed == 1);
+            }
         }
-        .map_err(&error)?;
-        Ok(changed == 1)
+        tx.commit().map_err(&error)?;
+        Ok(recorded)
     }
 
     fn output(&self, event_id: i64, step: Step) -> Result<Option<String>, ServerError> {
-        self.lock()
+        self.read()
             .query_row(
                 "SELECT output FROM jobs WHERE event_id = ?1 AND step = ?2 AND state = 'done'",
                 params![event_id, step.as_str()],
@@ -355,7 +486,7 @@ impl Store for SqliteStore {
     }
 
     fn record_effect(&self, job: i64, key: &str, now: i64) -> Result<(), ServerError> {
-        self.lock()
+        self.lock(Durability::Process)
             .execute(
                 "INSERT OR IGNORE INTO effects (job_id, key, at) VALUES (?1, ?2, ?3)",
                 params![job, key, now],
@@ -366,7 +497,7 @@ impl Store for SqliteStore {
 
     fn effects(&self, job: i64) -> Result<Vec<String>, ServerError> {
         let error = store_error("cannot read side effects");
-        let connection = self.lock();
+        let connection = self.read();
         let mut statement = connection
             .prepare_cached("SELECT key FROM effects WHERE job_id = ?1 ORDER BY key")
             .map_err(&error)?;
@@ -378,7 +509,7 @@ impl Store for SqliteStore {
 
     fn list(&self, state: Option<JobState>, limit: usize) -> Result<Vec<JobRow>, ServerError> {
         let error = store_error("cannot list jobs");
-        let connection = self.lock();
+        let connection = self.read();
         let mut statement = connection
             .prepare_cached(
                 "SELECT j.id, j.step, j.state, j.attempts, j.next_attempt_at,
@@ -426,7 +557,7 @@ impl Store for SqliteStore {
 
     fn retry(&self, target: RetryTarget, now: i64) -> Result<usize, ServerError> {
         let error = store_error("cannot retry jobs");
-        let connection = self.lock();
+        let connection = self.lock(Durability::Full);
         match target {
             RetryTarget::Job(id) => {
                 let state: Option<String> = connection
@@ -465,7 +596,7 @@ impl Store for SqliteStore {
     }
 
     fn purge(&self, before: i64) -> Result<usize, ServerError> {
-        self.lock()
+        self.lock(Durability::Full)
             .execute(
                 "DELETE FROM events
                  WHERE received_at < ?1
@@ -478,7 +609,7 @@ impl Store for SqliteStore {
 
     fn counts(&self) -> Result<Vec<(Step, JobState, u64)>, ServerError> {
         let error = store_error("cannot count jobs");
-        let connection = self.lock();
+        let connection = self.read();
         let mut statement = connection
             .prepare_cached("SELECT step, state, COUNT(*) FROM jobs GROUP BY step, state")
             .map_err(&error)?;
@@ -495,7 +626,7 @@ impl Store for SqliteStore {
     }
 
     fn release_stale_leases(&self, owner: &str) -> Result<usize, ServerError> {
-        self.lock()
+        self.lock(Durability::Process)
             .execute(
                 "UPDATE jobs SET state = 'pending', interrupted = 1, lease_owner = NULL,
                         lease_until = NULL
@@ -506,7 +637,7 @@ impl Store for SqliteStore {
     }
 
     fn check_writable(&self) -> Result<(), ServerError> {
-        let connection = self.lock();
+        let connection = self.read();
         connection
             .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
             .map_err(store_error("the store is not writable"))

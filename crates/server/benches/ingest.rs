@@ -1,0 +1,340 @@
+//! Ingest benchmark: a load generator on loopback sends distinct, signed, 2 KiB deliveries to
+//! `procurize serve` (a separate process, durable SQLite store, the gate step running), then the
+//! same load to a bare axum handler that answers 200 without verifying or storing (the ceiling).
+//! Reports accepted deliveries per second, p50 and p99 latency, the server's peak RSS, and the
+//! ratio between the two.
+//!
+//! `cargo build --release -p procurize-cli && cargo bench -p procurize-server --bench ingest`
+//! Options: `--seconds S` (default 10), `--concurrency C` (default 32), `--procurize PATH`
+//! (default `$CARGO_TARGET_DIR/release/procurize`).
+
+#![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use procurize_core::webhook::{Secret, sign_hmac};
+
+const SECRET: &str = "benchmark-secret";
+const ORG: &str = "00000000-0000-0000-0000-000000000001";
+const BODY_SIZE: usize = 2048;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The bare handler: reads the body and answers 200, nothing else.
+fn bare_server(port: u16) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let app = axum::Router::new().route(
+            "/webhooks/procurize",
+            axum::routing::post(|body: axum::body::Bytes| async move {
+                std::hint::black_box(body);
+                "ok"
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
+        axum::serve(listener, app).await.expect("serve");
+    });
+}
+
+/// One distinct delivery of exactly `BODY_SIZE` bytes: a report with its own upload time, padded
+/// with a field the server ignores.
+fn body(n: usize) -> Vec<u8> {
+    let make = |padding: usize| {
+        format!(
+            r#"{{"organizationId":"{ORG}","reports":[{{"projectName":"Benchmark product","id":"00000000-0000-0000-0000-000000000100","reportType":"CWE Top 25","reportVersion":2024,"projectVersion":"1.0","date":"2026-01-01T00:00:00Z","uploadDate":"2026-01-01T00:00:00.{n:09}Z","vulnerabilitiesCount":0,"securityRating":"A","notes":"{}"}}]}}"#,
+            "x".repeat(padding)
+        )
+    };
+    let bare = make(0).len();
+    make(BODY_SIZE.saturating_sub(bare)).into_bytes()
+}
+
+struct Run {
+    accepted: usize,
+    failed: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    peak_rss_kib: u64,
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn wait_ready(url: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client.get(url).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} did not answer within 10 s");
+}
+
+async fn load(
+    url: &str,
+    bodies: Arc<Vec<(Vec<u8>, String)>>,
+    seconds: u64,
+    concurrency: usize,
+) -> (usize, usize, Duration, Vec<Duration>) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, next, bodies, url) =
+            (client.clone(), next.clone(), bodies.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let (mut accepted, mut failed) = (0, 0);
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((body, signature)) = bodies.get(i) else {
+                    break;
+                };
+                let sent = Instant::now();
+                let result = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("X-Procurize-Signature", signature)
+                    .body(body.clone())
+                    .send()
+                    .await;
+                let ok = matches!(&result, Ok(r) if r.status().is_success());
+                if let Ok(response) = result {
+                    let _ = response.bytes().await;
+                }
+                latencies.push(sent.elapsed());
+                if ok { accepted += 1 } else { failed += 1 }
+            }
+            (accepted, failed, latencies)
+        }));
+    }
+    let (mut accepted, mut failed, mut latencies) = (0, 0, Vec::new());
+    for task in tasks {
+        let (a, f, l) = task.await.expect("join");
+        accepted += a;
+        failed += f;
+        latencies.extend(l);
+    }
+    (accepted, failed, started.elapsed(), latencies)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+async fn measure(
+    mut child: Child,
+    base: &str,
+    path: &str,
+    bodies: Arc<Vec<(Vec<u8>, String)>>,
+    seconds: u64,
+    concurrency: usize,
+    store: Option<&Path>,
+) -> Run {
+    wait_ready(&format!("{base}/healthz")).await;
+    let (accepted, failed, elapsed, mut latencies) =
+        load(&format!("{base}{path}"), bodies, seconds, concurrency).await;
+    latencies.sort();
+    let peak = peak_rss_kib(child.id());
+    if let Some(store) = store {
+        // How far the workflow got during the run (it goes on after it).
+        let done: i64 = rusqlite::Connection::open(store)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT COUNT(*) FROM jobs WHERE step = 'gate' AND state = 'done'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap_or(-1);
+        println!(
+            "gate steps done during the run: {done} ({:.0}/s)",
+            done as f64 / elapsed.as_secs_f64()
+        );
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    for _ in 0..200 {
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Run {
+        accepted,
+        failed,
+        elapsed,
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+        peak_rss_kib: peak,
+    }
+}
+
+fn procurize_binary() -> PathBuf {
+    arg("--procurize").map(PathBuf::from).unwrap_or_else(|| {
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+        target.join("release/procurize")
+    })
+}
+
+fn print(name: &str, run: &Run) {
+    let rate = run.accepted as f64 / run.elapsed.as_secs_f64();
+    println!(
+        "{name:<28} {rate:>9.0}/s  accepted {:>7}  failed {:>5}  p50 {:>7.2} ms  p99 {:>7.2} ms  peak RSS {:>6.1} MiB",
+        run.accepted,
+        run.failed,
+        run.p50.as_secs_f64() * 1e3,
+        run.p99.as_secs_f64() * 1e3,
+        run.peak_rss_kib as f64 / 1024.0
+    );
+}
+
+fn main() {
+    if let Some(port) = arg("--bare-server") {
+        bare_server(port.parse().expect("port"));
+        return;
+    }
+    let seconds: u64 = arg("--seconds").map_or(10, |s| s.parse().expect("seconds"));
+    let concurrency: usize = arg("--concurrency").map_or(32, |s| s.parse().expect("concurrency"));
+    let binary = procurize_binary();
+    assert!(
+        binary.is_file(),
+        "build it first: cargo build --release -p procurize-cli ({})",
+        binary.display()
+    );
+
+    // Enough distinct deliveries for the run (at most ~20,000/s for as long as it lasts).
+    let count = (seconds as usize * 20_000).max(10_000);
+    let secret = Secret::new(SECRET.as_bytes().to_vec());
+    let bodies: Arc<Vec<(Vec<u8>, String)>> = Arc::new(
+        (0..count)
+            .map(|n| {
+                let body = body(n);
+                let signature = sign_hmac(&secret, &body);
+                (body, signature)
+            })
+            .collect(),
+    );
+    assert_eq!(bodies[0].0.len(), BODY_SIZE);
+
+    let dir = tempfile::tempdir_in(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .expect("temp dir");
+    std::fs::write(dir.path().join("secret"), SECRET).expect("secret");
+    let port = free_port();
+    let config = dir.path().join("procurize.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[api]\nbase_url = \"http://127.0.0.1:9\"\norganizations = [\"{ORG}\"]\n\n[webhook]\n\n[[webhook.secret]]\nfile = \"secret\"\n\n[store]\npath = \"store.db\"\n"
+        ),
+    )
+    .expect("config");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "{count} distinct signed {BODY_SIZE}-byte deliveries prepared; {seconds} s per run, {concurrency} concurrent requests, 127.0.0.1"
+    );
+    let server = Command::new(&binary)
+        .args(["-q", "serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("procurize serve");
+    let store = dir.path().join("store.db");
+    let served = runtime.block_on(measure(
+        server,
+        &format!("http://127.0.0.1:{port}"),
+        "/webhooks/procurize",
+        bodies.clone(),
+        seconds,
+        concurrency,
+        Some(&store),
+    ));
+    let stored = rusqlite::Connection::open(&store)
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)))
+        .expect("count events");
+
+    let bare_port = free_port();
+    let bare = Command::new(std::env::current_exe().expect("self"))
+        .args(["--bare-server", &bare_port.to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("bare server");
+    let bare_base = format!("http://127.0.0.1:{bare_port}");
+    // The bare server has no /healthz: any answer means it is up.
+    let ceiling = runtime.block_on(measure(
+        bare,
+        &bare_base,
+        "/webhooks/procurize",
+        bodies,
+        seconds,
+        concurrency,
+        None,
+    ));
+
+    print("procurize serve (SQLite)", &served);
+    print("bare axum handler", &ceiling);
+    let rate = |r: &Run| r.accepted as f64 / r.elapsed.as_secs_f64();
+    println!(
+        "events durably stored: {stored} (accepted deliveries: {}); throughput ratio procurize/bare = {:.2}",
+        served.accepted,
+        rate(&served) / rate(&ceiling)
+    );
+    assert_eq!(
+        stored as usize, served.accepted,
+        "every accepted delivery is in the store"
+    );
+}
