@@ -199,36 +199,44 @@ fn events_of(list: &ReportList) -> Result<Vec<NewEvent>, String> {
 
 async fn receive(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
-    let (outcome, response) =
-        match tokio::time::timeout(state.request_timeout, handle(&state, request)).await {
-            Ok(answer) => answer,
-            Err(_) => (
-                DeliveryOutcome::Timeout,
-                problem(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "timeout",
-                    format!(
-                        "the delivery was not read and recorded within {} s",
-                        state.request_timeout.as_secs()
-                    ),
+    let deadline = |what: &str| {
+        (
+            DeliveryOutcome::Timeout,
+            problem(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!(
+                    "the delivery was not {what} within {} s",
+                    state.request_timeout.as_secs()
                 ),
             ),
+        )
+    };
+    // The cap on concurrent requests: a request waits its turn for at most the request time-out,
+    // then gets the whole time-out for itself.
+    let (outcome, response) =
+        match tokio::time::timeout(state.request_timeout, state.permits.acquire()).await {
+            Err(_) => deadline("taken up (the server is busy)"),
+            Ok(Err(_)) => (
+                DeliveryOutcome::StorageError,
+                problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "shutting_down",
+                    "the server is stopping",
+                ),
+            ),
+            Ok(Ok(_permit)) => {
+                match tokio::time::timeout(state.request_timeout, handle(&state, request)).await {
+                    Ok(answer) => answer,
+                    Err(_) => deadline("read and recorded"),
+                }
+            }
         };
     state.metrics.delivery(outcome, started.elapsed());
     response
 }
 
 async fn handle(state: &AppState, request: Request) -> (DeliveryOutcome, Response) {
-    let Ok(_permit) = state.permits.acquire().await else {
-        return (
-            DeliveryOutcome::StorageError,
-            problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the server is stopping",
-            ),
-        );
-    };
     let (parts, body) = request.into_parts();
     let delivery_id = parts
         .headers

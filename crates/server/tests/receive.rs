@@ -319,3 +319,95 @@ async fn health_and_readiness_answer() {
     let get = reqwest::get(&harness.url).await.expect("get");
     assert_eq!(get.status().as_u16(), 405);
 }
+
+#[tokio::test]
+async fn standard_webhooks_deliveries_are_verified_with_their_timestamp() {
+    use procurize_core::webhook::{Scheme, Secret, Signer, sign_standard};
+    let harness = Harness::start(Options {
+        standard: true,
+        ..Options::default()
+    })
+    .await;
+    let secret = Secret::standard(support::STANDARD_SECRET).expect("secret");
+    let signer = Signer::new(Scheme::StandardWebhooks, secret.clone());
+    let delivery = Delivery::new(harness.url.clone(), payload(&[0x100]), signer);
+    assert_eq!(deliver(&delivery).await, 202);
+    // Signed correctly but an hour old: outside the five-minute window.
+    let body = payload(&[0x101]);
+    let stale = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+        - 3600;
+    let response = reqwest::Client::new()
+        .post(&harness.url)
+        .header("webhook-id", "msg_stale")
+        .header("webhook-timestamp", stale.to_string())
+        .header(
+            "webhook-signature",
+            sign_standard(&secret, "msg_stale", stale, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status().as_u16(), 401);
+    let answer: serde_json::Value = response.json().await.expect("json");
+    assert!(
+        answer["message"]
+            .as_str()
+            .expect("message")
+            .contains("outside the tolerance"),
+        "{answer}"
+    );
+    harness.idle().await;
+    assert_eq!(harness.files("evidence").len(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_body_times_out_and_the_concurrency_cap_makes_others_wait() {
+    use tokio::io::AsyncWriteExt as _;
+    let harness = Harness::start(Options {
+        server: "request_timeout_seconds = 1\nmax_concurrent_requests = 1".into(),
+        ..Options::default()
+    })
+    .await;
+    let addr = harness.running().addr();
+    // A client that announces 1,000 bytes and sends 10: it holds the only permit until its
+    // deadline.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(
+        b"POST /webhooks/procurize HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{\"organiz",
+    )
+    .await
+    .expect("write");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let status = deliver(&Delivery::new(
+        harness.url.clone(),
+        payload(&[0x100]),
+        signer(SECRET),
+    ))
+    .await;
+    assert_eq!(status, 202);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(700),
+        "the second request waited for the slow one's permit ({:?})",
+        started.elapsed()
+    );
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut slow, &mut answer),
+    )
+    .await
+    .expect("an answer within 5 s")
+    .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let metrics = harness.metrics().await;
+    assert!(
+        metrics.contains("procurize_deliveries_total{outcome=\"timeout\"} 1\n"),
+        "{metrics}"
+    );
+}

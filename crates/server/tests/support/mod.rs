@@ -28,7 +28,12 @@ pub struct Options {
     pub slack: Option<String>,
     /// `jobs.max_attempts`.
     pub max_attempts: Option<u32>,
+    /// Standard Webhooks instead of plain HMAC (secret [`STANDARD_SECRET`]).
+    pub standard: bool,
 }
+
+/// The Standard Webhooks secret (`whsec_` + base64 of "current-secret").
+pub const STANDARD_SECRET: &str = "whsec_Y3VycmVudC1zZWNyZXQ=";
 
 pub struct Harness {
     pub dir: tempfile::TempDir,
@@ -48,11 +53,22 @@ base_url = "{sim}"
 organizations = ["{SAMPLE_ORGANIZATION}"]
 
 [webhook]
+scheme = "{scheme}"
 
 [[webhook.secret]]
-file = "secret"
+file = "{secret}"
 "#,
-        server = options.server
+        server = options.server,
+        scheme = if options.standard {
+            "standard_webhooks"
+        } else {
+            "hmac"
+        },
+        secret = if options.standard {
+            "standard-secret"
+        } else {
+            "secret"
+        },
     );
     if options.old_secret {
         text.push_str("\n[[webhook.secret]]\nfile = \"old-secret\"\n");
@@ -106,6 +122,7 @@ pub fn write_config(
 ) -> (PathBuf, SigningKey) {
     std::fs::write(dir.join("secret"), format!("{SECRET}\n")).expect("write secret");
     std::fs::write(dir.join("old-secret"), OLD_SECRET).expect("write secret");
+    std::fs::write(dir.join("standard-secret"), STANDARD_SECRET).expect("write secret");
     std::fs::write(dir.join("slack.token"), slack_token).expect("write token");
     let key = SigningKey::generate(Algorithm::P256);
     if !dir.join("evidence.key").exists() {
