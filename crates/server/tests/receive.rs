@@ -411,3 +411,63 @@ async fn a_slow_body_times_out_and_the_concurrency_cap_makes_others_wait() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_policy_requiring_report_types_lists_the_version_from_the_api() {
+    let harness = Harness::start(Options {
+        policy: "required_reports = [\"CWE Top 25\", \"Secrets scan\"]".into(),
+        ..Options::default()
+    })
+    .await;
+    // Test product 1.0 OWASP Top 10 (A): the project's CWE Top 25 report is listed from the
+    // API; no Secrets scan exists, so the gate fails on the missing report.
+    let delivery = Delivery::new(harness.url.clone(), payload(&[0x101]), signer(SECRET));
+    assert_eq!(deliver(&delivery).await, 202);
+    harness.idle().await;
+    let listed: Vec<_> = harness
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/list"))
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].query.contains("version=1.0"), "{listed:?}");
+    let gate = harness
+        .running()
+        .store()
+        .list(None, 10)
+        .expect("list")
+        .into_iter()
+        .find(|j| j.step == Step::Gate)
+        .expect("gate job");
+    let document: serde_json::Value = serde_json::from_str(
+        &harness
+            .running()
+            .store()
+            .output(gate.event_id, Step::Gate)
+            .expect("output")
+            .expect("done"),
+    )
+    .expect("json");
+    assert_eq!(document["status"], "fail", "{document}");
+    let types: Vec<&str> = document["reports"]
+        .as_array()
+        .expect("reports")
+        .iter()
+        .map(|r| r["reportType"].as_str().expect("type"))
+        .collect();
+    assert!(
+        types.contains(&"CWE Top 25") && types.contains(&"OWASP Top 10"),
+        "{types:?}"
+    );
+    assert_eq!(
+        document["missing"][0]["reportType"], "Secrets scan",
+        "{document}"
+    );
+    assert!(
+        harness
+            .files("messages")
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".gate_failed.eml"))
+    );
+}

@@ -30,6 +30,8 @@ pub struct Options {
     pub max_attempts: Option<u32>,
     /// Standard Webhooks instead of plain HMAC (secret [`STANDARD_SECRET`]).
     pub standard: bool,
+    /// Extra lines in `[gate.policy]`.
+    pub policy: String,
 }
 
 /// The Standard Webhooks secret (`whsec_` + base64 of "current-secret").
@@ -87,6 +89,7 @@ poll_millis = 20
 
 [gate.policy]
 min_rating = "B"
+{policy}
 
 [notify]
 attempts = 1
@@ -97,7 +100,8 @@ type = "file"
 folder = "messages"
 format = "email"
 "#,
-        attempts = options.max_attempts.unwrap_or(5)
+        attempts = options.max_attempts.unwrap_or(5),
+        policy = options.policy
     ));
     let mut channels = vec!["\"files\""];
     if let Some(slack) = &options.slack {
