@@ -198,6 +198,16 @@ async fn burst(
     statuses
 }
 
+/// The bodies whose delivery got no 2xx answer.
+fn unacknowledged(bodies: &[Vec<u8>], statuses: &[Option<u16>]) -> Vec<Vec<u8>> {
+    bodies
+        .iter()
+        .zip(statuses)
+        .filter(|(_, s)| !s.is_some_and(|s| (200..300).contains(&s)))
+        .map(|(b, _)| b.clone())
+        .collect()
+}
+
 /// The platform's retry: sends each body again until it gets a 2xx (bounded).
 async fn redeliver(url: &str, bodies: &[Vec<u8>]) {
     for body in bodies {
@@ -351,12 +361,7 @@ async fn sigkill_mid_burst_loses_no_acknowledged_delivery_and_repeats_no_side_ef
 
     // Restart; the platform retries what was not acknowledged.
     let server = setup.server().await;
-    let unacknowledged: Vec<Vec<u8>> = bodies
-        .iter()
-        .zip(&statuses)
-        .filter(|(_, s)| !s.is_some_and(|s| (200..300).contains(&s)))
-        .map(|(b, _)| b.clone())
-        .collect();
+    let unacknowledged = unacknowledged(&bodies, &statuses);
     redeliver(&server.url(), &unacknowledged).await;
     // Acknowledged ones sent again are duplicates: nothing new.
     let (status, _) = post(&server.url(), bodies[0].clone(), Some(SECRET)).await;
@@ -402,12 +407,7 @@ async fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing() {
     );
     // Every acknowledged delivery is stored; with a graceful stop no step was cut short.
     let server = setup.server().await;
-    let unacknowledged: Vec<Vec<u8>> = bodies
-        .iter()
-        .zip(&statuses)
-        .filter(|(_, s)| !s.is_some_and(|s| (200..300).contains(&s)))
-        .map(|(b, _)| b.clone())
-        .collect();
+    let unacknowledged = unacknowledged(&bodies, &statuses);
     assert!(!unacknowledged.is_empty(), "the stop happened mid-burst");
     redeliver(&server.url(), &unacknowledged).await;
     server.idle().await;

@@ -142,6 +142,12 @@ pub struct Metrics {
     recovered: AtomicU64,
 }
 
+/// Writes a metric family's `HELP` and `TYPE` lines.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
 fn step_index(step: Step) -> usize {
     Step::ALL.iter().position(|s| *s == step).unwrap_or(0)
 }
@@ -192,10 +198,12 @@ impl Metrics {
     /// could not be read: those series are left out and `procurize_store_up` is 0).
     pub fn render(&self, jobs: Option<&[(Step, JobState, u64)]>) -> String {
         let mut out = String::with_capacity(8 * 1024);
-        out.push_str(
-            "# HELP procurize_deliveries_total Webhook deliveries received, by outcome.\n",
+        family(
+            &mut out,
+            "procurize_deliveries_total",
+            "counter",
+            "Webhook deliveries received, by outcome.",
         );
-        out.push_str("# TYPE procurize_deliveries_total counter\n");
         for (outcome, count) in DeliveryOutcome::ALL.iter().zip(&self.deliveries) {
             let _ = writeln!(
                 out,
@@ -204,24 +212,32 @@ impl Metrics {
                 count.load(Ordering::Relaxed)
             );
         }
-        out.push_str("# HELP procurize_events_accepted_total New report events recorded.\n");
-        out.push_str("# TYPE procurize_events_accepted_total counter\n");
+        family(
+            &mut out,
+            "procurize_events_accepted_total",
+            "counter",
+            "New report events recorded.",
+        );
         let _ = writeln!(
             out,
             "procurize_events_accepted_total {}",
             self.events_accepted.load(Ordering::Relaxed)
         );
-        out.push_str(
-            "# HELP procurize_delivery_duration_seconds Time to answer a webhook delivery.\n",
+        family(
+            &mut out,
+            "procurize_delivery_duration_seconds",
+            "histogram",
+            "Time to answer a webhook delivery.",
         );
-        out.push_str("# TYPE procurize_delivery_duration_seconds histogram\n");
         self.request_latency
             .write(&mut out, "procurize_delivery_duration_seconds", "");
 
-        out.push_str(
-            "# HELP procurize_step_duration_seconds Time one workflow step attempt took.\n",
+        family(
+            &mut out,
+            "procurize_step_duration_seconds",
+            "histogram",
+            "Time one workflow step attempt took.",
         );
-        out.push_str("# TYPE procurize_step_duration_seconds histogram\n");
         for (step, histogram) in Step::ALL.iter().zip(&self.step_latency) {
             histogram.write(
                 &mut out,
@@ -229,8 +245,12 @@ impl Metrics {
                 &format!("step=\"{step}\""),
             );
         }
-        out.push_str("# HELP procurize_step_attempts_total Workflow step attempts, by result.\n");
-        out.push_str("# TYPE procurize_step_attempts_total counter\n");
+        family(
+            &mut out,
+            "procurize_step_attempts_total",
+            "counter",
+            "Workflow step attempts, by result.",
+        );
         for (step, results) in Step::ALL.iter().zip(&self.step_results) {
             for (result, count) in StepResult::ALL.iter().zip(results) {
                 let _ = writeln!(
@@ -241,24 +261,32 @@ impl Metrics {
                 );
             }
         }
-        out.push_str(
-            "# HELP procurize_jobs_recovered_total Jobs taken over after an interrupted attempt.\n",
+        family(
+            &mut out,
+            "procurize_jobs_recovered_total",
+            "counter",
+            "Jobs taken over after an interrupted attempt.",
         );
-        out.push_str("# TYPE procurize_jobs_recovered_total counter\n");
         let _ = writeln!(
             out,
             "procurize_jobs_recovered_total {}",
             self.recovered.load(Ordering::Relaxed)
         );
 
-        out.push_str(
-            "# HELP procurize_store_up Whether the store could be read for this scrape.\n",
+        family(
+            &mut out,
+            "procurize_store_up",
+            "gauge",
+            "Whether the store could be read for this scrape.",
         );
-        out.push_str("# TYPE procurize_store_up gauge\n");
         let _ = writeln!(out, "procurize_store_up {}", u8::from(jobs.is_some()));
         if let Some(jobs) = jobs {
-            out.push_str("# HELP procurize_jobs Jobs in the store, by step and state.\n");
-            out.push_str("# TYPE procurize_jobs gauge\n");
+            family(
+                &mut out,
+                "procurize_jobs",
+                "gauge",
+                "Jobs in the store, by step and state.",
+            );
             let mut depth = 0;
             for step in Step::ALL {
                 for state in JobState::ALL {
@@ -275,10 +303,12 @@ impl Metrics {
                     );
                 }
             }
-            out.push_str(
-                "# HELP procurize_queue_depth Jobs not finished yet (pending or running).\n",
+            family(
+                &mut out,
+                "procurize_queue_depth",
+                "gauge",
+                "Jobs not finished yet (pending or running).",
             );
-            out.push_str("# TYPE procurize_queue_depth gauge\n");
             let _ = writeln!(out, "procurize_queue_depth {depth}");
         }
         out
