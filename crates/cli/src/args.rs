@@ -219,7 +219,7 @@ pub(crate) enum JobsCommand {
         #[command(flatten)]
         store: StoreArgs,
         /// Only jobs in this state
-        #[arg(long, value_name = "STATE", value_parser = ["pending", "running", "done", "dead"])]
+        #[arg(long, value_name = "STATE", value_parser = ["waiting", "pending", "running", "done", "dead"])]
         state: Option<String>,
         /// At most this many
         #[arg(long, value_name = "N", default_value_t = 100)]

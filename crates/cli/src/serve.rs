@@ -113,7 +113,7 @@ fn table(rows: &[JobRow]) -> String {
     ]];
     for row in rows {
         let when = match (row.state, row.next_attempt_at, row.waiting_for) {
-            (JobState::Pending, _, Some(_)) => "-".to_owned(),
+            (JobState::Waiting, _, _) => "-".to_owned(),
             (JobState::Pending, Some(at), None) => format!("due {}", time_text(at)),
             _ => time_text(row.updated_at),
         };

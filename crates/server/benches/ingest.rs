@@ -287,10 +287,13 @@ fn main() {
         "{count} distinct signed {BODY_SIZE}-byte deliveries prepared; {seconds} s per run, {concurrency} concurrent requests, 127.0.0.1"
     );
     let server = Command::new(&binary)
-        .args(["-q", "serve", "--config"])
+        // As in production: INFO logs (a line per delivery and per step), JSON, to a file.
+        .args(["serve", "--log-format", "json", "--config"])
         .arg(&config)
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("server.log")).expect("log file"),
+        ))
         .spawn()
         .expect("procurize serve");
     let store = dir.path().join("store.db");

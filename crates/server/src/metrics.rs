@@ -307,7 +307,7 @@ impl Metrics {
                 &mut out,
                 "procurize_queue_depth",
                 "gauge",
-                "Jobs not finished yet (pending or running).",
+                "Jobs that can run now or are running (waiting ones are in procurize_jobs).",
             );
             let _ = writeln!(out, "procurize_queue_depth {depth}");
         }

@@ -223,7 +223,8 @@ impl Workflow {
         };
         match outcome {
             StepResult::Done => {
-                tracing::info!(job = job.id, step = %job.step, attempt = job.attempt, elapsed_ms = elapsed.as_millis() as u64, "step done");
+                // Per-step success is counted in the metrics; the log keeps what needs attention.
+                tracing::debug!(job = job.id, step = %job.step, attempt = job.attempt, elapsed_ms = elapsed.as_millis() as u64, "step done");
             }
             StepResult::Retry => {
                 tracing::warn!(job = job.id, step = %job.step, attempt = job.attempt, "step failed, will retry: {}", result.as_ref().err().map_or("", String::as_str));

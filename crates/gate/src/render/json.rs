@@ -54,7 +54,16 @@ pub struct Filter {
 
 /// The JSON document, pretty-printed.
 pub fn json(context: &Context, outcome: &Outcome) -> String {
-    let document = GateDocument {
+    let mut text = serde_json::to_string_pretty(&document(context, outcome.clone()))
+        .unwrap_or_else(|e| unreachable!("plain data always serializes: {e}"));
+    text.push('\n');
+    text
+}
+
+/// The JSON document as a value, taking the outcome (for callers that store or send it in their
+/// own form, such as the workflow service).
+pub fn document(context: &Context, outcome: Outcome) -> GateDocument {
+    GateDocument {
         schema_version: JSON_SCHEMA_VERSION,
         tool: Tool {
             name: "procurize".into(),
@@ -67,10 +76,6 @@ pub fn json(context: &Context, outcome: &Outcome) -> String {
             max_version: context.filter.max_version().map(ToString::to_string),
         },
         evaluated_on: context.date(),
-        outcome: outcome.clone(),
-    };
-    let mut text = serde_json::to_string_pretty(&document)
-        .unwrap_or_else(|e| unreachable!("plain data always serializes: {e}"));
-    text.push('\n');
-    text
+        outcome,
+    }
 }

@@ -10,7 +10,7 @@ mod sarif;
 mod text;
 
 pub use codequality::codequality;
-pub use json::{GateDocument, JSON_SCHEMA_VERSION, json};
+pub use json::{GateDocument, JSON_SCHEMA_VERSION, document, json};
 pub use junit::junit;
 pub use markdown::markdown;
 pub use sarif::sarif;

@@ -54,7 +54,9 @@ impl fmt::Display for Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
-    /// Waiting for its time (or for the step it follows).
+    /// Waiting for the step it follows to be done.
+    Waiting,
+    /// Due at its next attempt time.
     Pending,
     /// Held by a worker under a lease.
     Running,
@@ -66,11 +68,18 @@ pub enum JobState {
 
 impl JobState {
     /// Every state.
-    pub const ALL: [JobState; 4] = [Self::Pending, Self::Running, Self::Done, Self::Dead];
+    pub const ALL: [JobState; 5] = [
+        Self::Waiting,
+        Self::Pending,
+        Self::Running,
+        Self::Done,
+        Self::Dead,
+    ];
 
-    /// `pending`, `running`, `done` or `dead`.
+    /// `waiting`, `pending`, `running`, `done` or `dead`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Waiting => "waiting",
             Self::Pending => "pending",
             Self::Running => "running",
             Self::Done => "done",
@@ -150,7 +159,7 @@ pub struct JobRow {
     pub attempts: u32,
     /// When it is next due (ms since the epoch), for pending jobs.
     pub next_attempt_at: Option<i64>,
-    /// The job it waits for, when that one is not done.
+    /// The job it waits for, while waiting.
     pub waiting_for: Option<i64>,
     /// The last error.
     pub last_error: Option<String>,
