@@ -69,6 +69,32 @@ fn the_demo_runs_the_whole_workflow_offline_and_can_run_again() {
     let jobs: Vec<serde_json::Value> = serde_json::from_str(&stdout(&jobs)).expect("JSON");
     assert_eq!(jobs.len(), 12);
     assert!(jobs.iter().all(|j| j["state"] == "done"));
+    // A done job cannot be retried; a job that does not exist is named; purging keeps recent events.
+    let store = out.join("procurize.db");
+    let done = run(procurize()
+        .args(["jobs", "retry", "1", "--store"])
+        .arg(&store));
+    assert_eq!(done.status.code(), Some(2));
+    assert!(stderr(&done).contains("job 1 is done"), "{}", stderr(&done));
+    let missing = run(procurize()
+        .args(["jobs", "retry", "999", "--store"])
+        .arg(&store));
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("there is no job 999"));
+    let purged = run(procurize()
+        .args(["jobs", "purge", "--older-than", "1", "--store"])
+        .arg(&store));
+    assert!(purged.status.success());
+    assert!(
+        stdout(&purged).starts_with("deleted 0 finished events"),
+        "{}",
+        stdout(&purged)
+    );
+    let none = run(procurize()
+        .args(["jobs", "list", "--store"])
+        .arg(dir.path().join("nothing.db")));
+    assert_eq!(none.status.code(), Some(2));
+    assert!(stderr(&none).contains("there is no store"));
 }
 
 #[test]

@@ -530,3 +530,68 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stops_at_the_cap() {
+        let jobs = JobsSection {
+            backoff_seconds: 10.0,
+            backoff_max_seconds: 60.0,
+            ..JobsSection::default()
+        };
+        for _ in 0..200 {
+            let first = jobs.backoff(1).as_secs_f64();
+            assert!((5.0..=10.0).contains(&first), "{first}");
+            let third = jobs.backoff(3).as_secs_f64();
+            assert!((20.0..=40.0).contains(&third), "{third}");
+            let late = jobs.backoff(30).as_secs_f64();
+            assert!((30.0..=60.0).contains(&late), "{late}");
+        }
+        // Jitter: not every delay is the same.
+        let delays: std::collections::BTreeSet<u128> =
+            (0..50).map(|_| jobs.backoff(2).as_millis()).collect();
+        assert!(delays.len() > 10, "{delays:?}");
+    }
+
+    #[test]
+    fn secrets_come_from_exactly_one_source_and_errors_never_show_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = r#"
+[api]
+organizations = ["00000000-0000-0000-0000-000000000001"]
+
+[webhook]
+
+[[webhook.secret]]
+env = "A"
+file = "b"
+"#;
+        let error = Config::from_toml(text, "p.toml", Some(dir.path()))
+            .expect_err("two sources")
+            .to_string();
+        assert!(error.contains("p.toml:7"), "{error}");
+        assert!(error.contains("exactly one of `env` and `file`"), "{error}");
+
+        std::fs::write(dir.path().join("secret"), "hunter2\n").expect("write");
+        let source = SecretSource {
+            env: None,
+            file: Some(dir.path().join("secret")),
+        };
+        assert_eq!(source.read("test").expect("reads"), "hunter2");
+        std::fs::write(dir.path().join("empty"), "\n").expect("write");
+        let empty = SecretSource {
+            env: None,
+            file: Some(dir.path().join("empty")),
+        };
+        assert!(
+            empty
+                .read("test")
+                .expect_err("empty")
+                .to_string()
+                .contains("is empty")
+        );
+    }
+}
