@@ -325,8 +325,14 @@ impl Setup {
         )
         .expect("evidence")
         .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == "zip"))
-        .count();
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+        let leftovers: Vec<_> = bundles.iter().filter(|n| n.starts_with('.')).collect();
+        assert!(
+            leftovers.is_empty(),
+            "unfinished bundles swept: {leftovers:?}"
+        );
+        let bundles = bundles.iter().filter(|n| n.ends_with(".zip")).count();
         assert_eq!(bundles, events, "one bundle per event");
         slack.values().map(|n| n - 1).sum()
     }

@@ -114,6 +114,15 @@ impl Service {
                 "released jobs interrupted by a previous stop; they will run again"
             );
         }
+        if let Some(archive) = &prepared.config.archive {
+            let swept = crate::workflow::sweep_leftovers(&archive.folder);
+            if swept > 0 {
+                tracing::warn!(
+                    removed = swept,
+                    "removed unfinished bundles left by an interrupted archive step"
+                );
+            }
+        }
         let metrics = Arc::new(Metrics::default());
         let dyn_store: Arc<dyn Store> = store.clone();
         let config = &prepared.config;

@@ -59,6 +59,36 @@ pub fn bundle_path(folder: &Path, organization: &str, report: &str, upload_nanos
         .join(format!("{report}-{upload_nanos}.zip"))
 }
 
+/// Removes what an archive step cut short by a crash left in `folder`: working folders
+/// (`.procurize-archive-*`) and unfinished bundles (`.procurize-bundle-*`) in each
+/// organization's folder. Finished bundles are never touched. Only the server holding the
+/// store's lock calls it, so no other writer is at work there. Returns how many were removed.
+pub fn sweep_leftovers(folder: &Path) -> usize {
+    let Ok(organizations) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for organization in organizations.filter_map(Result::ok) {
+        let Ok(entries) = std::fs::read_dir(organization.path()) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let path = entry.path();
+            let gone = if name.starts_with(".procurize-archive-") && path.is_dir() {
+                std::fs::remove_dir_all(&path).is_ok()
+            } else if name.starts_with(".procurize-bundle-") && path.is_file() {
+                std::fs::remove_file(&path).is_ok()
+            } else {
+                false
+            };
+            removed += usize::from(gone);
+        }
+    }
+    removed
+}
+
 /// The workflow's steps and what they need.
 pub struct Workflow {
     /// The store.
@@ -447,5 +477,27 @@ fn owned(finish: Finish<'_>) -> OwnedFinish {
         Finish::Done { output } => OwnedFinish::Done(output.map(str::to_owned)),
         Finish::Failed { error, retry_at } => OwnedFinish::Failed(error.to_owned(), retry_at),
         Finish::Release => OwnedFinish::Release,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leftovers_of_a_crash_are_swept_and_bundles_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let org = dir.path().join("org");
+        std::fs::create_dir_all(org.join(".procurize-archive-abc/inner")).expect("mkdir");
+        std::fs::write(org.join(".procurize-bundle-xyz"), b"half a zip").expect("write");
+        std::fs::write(org.join("report-1.zip"), b"a bundle").expect("write");
+        assert_eq!(sweep_leftovers(dir.path()), 2);
+        let left: Vec<_> = std::fs::read_dir(&org)
+            .expect("read")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, vec!["report-1.zip".to_owned()]);
+        assert_eq!(sweep_leftovers(&dir.path().join("missing")), 0);
     }
 }
