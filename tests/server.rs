@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{output, procurize, stdout};
+use procurize_sim::webhook::{Attempt, Delivery, Schedule};
 use support::{Options, SECRET, payload, post, write_config};
 
 /// A `procurize serve` process.
@@ -147,80 +148,64 @@ fn event(n: usize) -> Vec<u8> {
     serde_json::to_vec(&value).expect("json")
 }
 
-/// Sends every body once, `concurrency` at a time; `on_accepted` sees the running count of 2xx
-/// answers. Returns each body's status (`None`: no answer).
-async fn burst(
+/// Sends every body with the simulator's sender, as the platform does: signed, and retried until
+/// a 2xx answer (here every 200 ms, at most 150 times), `concurrency` deliveries at a time.
+/// `on_accepted` sees the running count of 2xx answers. The handle gives each delivery's
+/// attempts.
+fn burst(
     url: &str,
     bodies: &[Vec<u8>],
     concurrency: usize,
     on_accepted: impl Fn(usize) + Send + Sync + 'static,
-) -> Vec<Option<u16>> {
+) -> tokio::task::JoinHandle<Vec<Vec<Attempt>>> {
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let on_accepted = Arc::new(on_accepted);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
-    let mut tasks = Vec::new();
-    for body in bodies {
-        let (semaphore, accepted, on_accepted, client) = (
-            semaphore.clone(),
-            accepted.clone(),
-            on_accepted.clone(),
-            client.clone(),
-        );
-        let (url, body) = (url.to_owned(), body.clone());
-        tasks.push(tokio::spawn(async move {
-            let _permit = semaphore.acquire().await.expect("permit");
-            let signature = procurize_core::webhook::sign_hmac(
-                &procurize_core::webhook::Secret::new(SECRET.as_bytes().to_vec()),
-                &body,
-            );
-            let status = client
-                .post(url)
-                .header("X-Procurize-Signature", signature)
-                .body(body)
-                .send()
-                .await
-                .ok()
-                .map(|r| r.status().as_u16());
-            if status.is_some_and(|s| (200..300).contains(&s)) {
-                on_accepted(accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1);
-            }
-            status
-        }));
-    }
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.expect("join"));
-    }
-    statuses
-}
-
-/// The bodies whose delivery got no 2xx answer.
-fn unacknowledged(bodies: &[Vec<u8>], statuses: &[Option<u16>]) -> Vec<Vec<u8>> {
-    bodies
+    let schedule = Schedule {
+        interval: Duration::from_millis(200),
+        max_attempts: 150,
+        timeout: Duration::from_secs(10),
+    };
+    let tasks: Vec<_> = bodies
         .iter()
-        .zip(statuses)
-        .filter(|(_, s)| !s.is_some_and(|s| (200..300).contains(&s)))
-        .map(|(b, _)| b.clone())
-        .collect()
+        .map(|body| {
+            let (semaphore, accepted, on_accepted) =
+                (semaphore.clone(), accepted.clone(), on_accepted.clone());
+            let delivery = Delivery::new(url, body.clone(), support::signer(SECRET));
+            let schedule = schedule.clone();
+            tokio::spawn(async move {
+                let _permit = semaphore.acquire().await.expect("permit");
+                delivery
+                    .send(&schedule, |attempt| {
+                        if attempt.outcome.delivered() {
+                            on_accepted(
+                                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1,
+                            );
+                        }
+                    })
+                    .await
+                    .expect("delivered within the sender's retries")
+            })
+        })
+        .collect();
+    tokio::spawn(async move {
+        let mut attempts = Vec::new();
+        for task in tasks {
+            attempts.push(task.await.expect("join"));
+        }
+        attempts
+    })
 }
 
-/// The platform's retry: sends each body again until it gets a 2xx (bounded).
-async fn redeliver(url: &str, bodies: &[Vec<u8>]) {
-    for body in bodies {
-        let mut last = 0;
-        for _ in 0..50 {
-            last = post(url, body.clone(), Some(SECRET)).await.0;
-            if (200..300).contains(&last) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+/// Waits (bounded) until `flag` is set.
+async fn until(flag: &std::sync::atomic::AtomicBool) {
+    for _ in 0..1000 {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
         }
-        assert!((200..300).contains(&last), "redelivery answered {last}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    panic!("the burst never reached the point of the stop");
 }
 
 /// `report_published` messages written by the file channel.
@@ -340,41 +325,33 @@ impl Setup {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_burst_loses_no_acknowledged_delivery_and_repeats_no_side_effect() {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let setup = Setup::new(5).await;
     let server = Arc::new(Mutex::new(Some(setup.server().await)));
     let url = server.lock().expect("lock").as_ref().expect("server").url();
     const EVENTS: usize = 120;
     let bodies: Vec<Vec<u8>> = (0..EVENTS).map(event).collect();
     // SIGKILL once 40 deliveries have been acknowledged: work is queued and running then.
-    let killer = server.clone();
-    let statuses = burst(&url, &bodies, 8, move |accepted| {
+    let killed = Arc::new(AtomicBool::new(false));
+    let (killer, flag) = (server.clone(), killed.clone());
+    let sending = burst(&url, &bodies, 8, move |accepted| {
         if accepted == 40
             && let Some(mut server) = killer.lock().expect("lock").take()
         {
             server.child.kill().expect("SIGKILL");
             let _ = server.child.wait();
+            flag.store(true, Ordering::SeqCst);
         }
-    })
-    .await;
-    let acknowledged = statuses
-        .iter()
-        .filter(|s| s.is_some_and(|s| (200..300).contains(&s)))
-        .count();
-    assert!(
-        (40..EVENTS).contains(&acknowledged),
-        "the kill happened mid-burst ({acknowledged} acknowledged)"
-    );
-
-    // Restart; the platform retries what was not acknowledged.
+    });
+    until(&killed).await;
+    // Down for a while, during which the senders' attempts fail; then restarted.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let server = setup.server().await;
-    let unacknowledged = unacknowledged(&bodies, &statuses);
-    redeliver(&server.url(), &unacknowledged).await;
-    // Acknowledged ones sent again are duplicates: nothing new.
-    let (status, _) = post(&server.url(), bodies[0].clone(), Some(SECRET)).await;
-    assert_eq!(
-        status, 200,
-        "an acknowledged delivery was recorded before the kill"
-    );
+    let attempts = sending.await.expect("join");
+    let retried = attempts.iter().filter(|a| a.len() > 1).count();
+    assert!(retried > 0, "some deliveries were accepted only on a retry");
+    let acknowledged_first = EVENTS - retried;
+    assert!(acknowledged_first >= 40, "{acknowledged_first}");
     server.idle().await;
     let repeated = setup.check_processed_once(EVENTS).await;
     let recovered = server.metric("procurize_jobs_recovered_total").await as usize;
@@ -385,37 +362,42 @@ async fn sigkill_mid_burst_loses_no_acknowledged_delivery_and_repeats_no_side_ef
         "{repeated} repeated Slack messages, {recovered} recovered jobs"
     );
     eprintln!(
-        "acknowledged before the kill: {acknowledged}; recovered jobs: {recovered}; repeated Slack messages: {repeated}"
+        "accepted on the first attempt: {acknowledged_first}; on a retry: {retried}; recovered jobs: {recovered}; repeated Slack messages: {repeated}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let setup = Setup::new(5).await;
     let server = Arc::new(Mutex::new(Some(setup.server().await)));
     let url = server.lock().expect("lock").as_ref().expect("server").url();
     const EVENTS: usize = 120;
     let bodies: Vec<Vec<u8>> = (0..EVENTS).map(event).collect();
-    let stopping = server.clone();
-    let statuses = burst(&url, &bodies, 8, move |accepted| {
+    let signalled = Arc::new(AtomicBool::new(false));
+    let (stopping, flag) = (server.clone(), signalled.clone());
+    let sending = burst(&url, &bodies, 8, move |accepted| {
         if accepted == 40
             && let Some(server) = stopping.lock().expect("lock").as_ref()
         {
             server.signal("TERM");
+            flag.store(true, Ordering::SeqCst);
         }
-    })
-    .await;
+    });
+    until(&signalled).await;
     let stopped = server.lock().expect("lock").take().expect("server");
     assert_eq!(
         stopped.wait(Duration::from_secs(25)).await,
         Some(0),
         "a graceful stop exits 0"
     );
-    // Every acknowledged delivery is stored; with a graceful stop no step was cut short.
+    // With a graceful stop no step was cut short; the senders' retries land on the new process.
     let server = setup.server().await;
-    let unacknowledged = unacknowledged(&bodies, &statuses);
-    assert!(!unacknowledged.is_empty(), "the stop happened mid-burst");
-    redeliver(&server.url(), &unacknowledged).await;
+    let attempts = sending.await.expect("join");
+    assert!(
+        attempts.iter().any(|a| a.len() > 1),
+        "the stop happened mid-burst"
+    );
     server.idle().await;
     assert_eq!(
         setup.check_processed_once(EVENTS).await,
