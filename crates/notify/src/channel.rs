@@ -111,6 +111,25 @@ impl Channel {
         }
     }
 
+    /// Whether [`Channel::find`] can tell if a message was posted (a Slack bot token can read the
+    /// channel's history; the other channels need not: they are idempotent by construction).
+    pub(crate) fn can_confirm(&self) -> bool {
+        matches!(self, Self::Slack(slack) if matches!(slack.target, SlackTarget::Bot { .. }))
+    }
+
+    /// Looks for a message about `event` posted since `since`: `Ok(None)` when this channel
+    /// cannot tell.
+    pub(crate) async fn find(
+        &self,
+        event: &Event,
+        since: std::time::SystemTime,
+    ) -> Result<Option<bool>, String> {
+        match self {
+            Self::Slack(slack) => slack.find(event, since).await,
+            _ => Ok(None),
+        }
+    }
+
     /// The message for `event`, as text to show (a dry run) or to write.
     pub(crate) fn render(
         &self,
@@ -331,7 +350,9 @@ impl SlackChannel {
                 .open_session(token)
                 .chat_post_message(&SlackApiChatPostMessageRequest::new(
                     channel.clone().into(),
-                    content,
+                    // Slack's message metadata carries the event's identity, so that a later
+                    // attempt can find the message in the channel's history (`find`).
+                    content.with_metadata(event_metadata(event)),
                 ))
                 .await
                 .map(|answer| format!("posted to {} at {}", answer.channel, answer.ts))
@@ -351,6 +372,141 @@ impl SlackChannel {
                 Err(e) => Err(slack_failure(e)),
             },
         }
+    }
+}
+
+/// The metadata event type of our Slack messages.
+const METADATA_EVENT_TYPE: &str = "procurize_notification";
+
+fn event_metadata(event: &Event) -> SlackMessageMetadata {
+    SlackMessageMetadata::new(METADATA_EVENT_TYPE.into()).with_event_payload(
+        [
+            ("fingerprint".to_owned(), event.fingerprint.clone()),
+            ("kind".to_owned(), event.kind.as_str().to_owned()),
+        ]
+        .into_iter()
+        .collect(),
+    )
+}
+
+/// Whether `text` is a Slack conversation ID (`C…`, `G…`, `D…`) rather than a name.
+fn is_conversation_id(text: &str) -> bool {
+    text.len() >= 9
+        && text.starts_with(['C', 'G', 'D'])
+        && text
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// How many pages of a Slack listing are read at the most.
+const MAX_SLACK_PAGES: usize = 50;
+
+impl SlackChannel {
+    /// The conversation ID of the configured channel: as given, or looked up by name.
+    async fn channel_id(
+        &self,
+        session: &SlackClientSession<'_, SlackClientHyperHttpsConnector>,
+        channel: &str,
+    ) -> Result<SlackChannelId, String> {
+        if is_conversation_id(channel) {
+            return Ok(channel.to_owned().into());
+        }
+        let name = channel.trim_start_matches('#');
+        let mut cursor: Option<SlackCursorId> = None;
+        for _ in 0..MAX_SLACK_PAGES {
+            let mut request = SlackApiConversationsListRequest::new()
+                .with_exclude_archived(true)
+                .with_limit(200)
+                .with_types(vec![
+                    SlackConversationType::Public,
+                    SlackConversationType::Private,
+                ]);
+            if let Some(cursor) = cursor.take() {
+                request = request.with_cursor(cursor);
+            }
+            let answer = session
+                .conversations_list(&request)
+                .await
+                .map_err(|e| slack_failure(e).reason)?;
+            if let Some(found) = answer
+                .channels
+                .iter()
+                .find(|c| c.name.as_deref() == Some(name))
+            {
+                return Ok(found.id.clone());
+            }
+            cursor = answer
+                .response_metadata
+                .and_then(|m| m.next_cursor)
+                .filter(|c| !c.0.is_empty());
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Err(format!(
+            "no channel named `{channel}` is visible to the bot"
+        ))
+    }
+
+    /// Looks in the channel's history since `since` (less a minute for clock skew) for a message
+    /// whose metadata names `event`.
+    async fn find(
+        &self,
+        event: &Event,
+        since: std::time::SystemTime,
+    ) -> Result<Option<bool>, String> {
+        let SlackTarget::Bot { token, channel } = &self.target else {
+            return Ok(None);
+        };
+        let session = self.client.open_session(token);
+        let id = self.channel_id(&session, channel).await?;
+        let oldest = since
+            .checked_sub(Duration::from_secs(60))
+            .unwrap_or(std::time::UNIX_EPOCH)
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let oldest = SlackTs::new(format!(
+            "{}.{:06}",
+            oldest.as_secs(),
+            oldest.subsec_micros()
+        ));
+        let mut cursor: Option<SlackCursorId> = None;
+        for _ in 0..MAX_SLACK_PAGES {
+            let mut request = SlackApiConversationsHistoryRequest::new()
+                .with_channel(id.clone())
+                .with_oldest(oldest.clone())
+                .with_include_all_metadata(true)
+                .with_limit(200);
+            if let Some(cursor) = cursor.take() {
+                request = request.with_cursor(cursor);
+            }
+            let answer = session
+                .conversations_history(&request)
+                .await
+                .map_err(|e| slack_failure(e).reason)?;
+            let found = answer.messages.iter().any(|m| {
+                m.content.metadata.as_ref().is_some_and(|meta| {
+                    meta.event_type == METADATA_EVENT_TYPE
+                        && meta.event_payload.as_ref().is_some_and(|p| {
+                            p.get("fingerprint") == Some(&event.fingerprint)
+                                && p.get("kind").map(String::as_str) == Some(event.kind.as_str())
+                        })
+                })
+            });
+            if found {
+                return Ok(Some(true));
+            }
+            cursor = answer
+                .response_metadata
+                .and_then(|m| m.next_cursor)
+                .filter(|c| !c.0.is_empty());
+            if cursor.is_none() || answer.has_more == Some(false) {
+                return Ok(Some(false));
+            }
+        }
+        Err(format!(
+            "more than {MAX_SLACK_PAGES} pages of history to search"
+        ))
     }
 }
 

@@ -157,6 +157,29 @@ impl Notifier {
         }
     }
 
+    /// Whether the channel can tell, after an interrupted attempt, if that attempt posted (a
+    /// Slack bot can read the channel's history). The other channels need not: e-mail, Jira and
+    /// files are idempotent by the event's fingerprint.
+    pub fn can_confirm(&self, channel: &str) -> bool {
+        self.channels.get(channel).is_some_and(|c| c.can_confirm())
+    }
+
+    /// Looks in `channel` for a message about `event` posted since `since`: `Ok(Some(found))`,
+    /// or `Ok(None)` when the channel cannot tell. Bounded by the per-attempt time-out.
+    pub async fn find_delivered(
+        &self,
+        event: &Event,
+        channel: &str,
+        since: std::time::SystemTime,
+    ) -> Result<Option<bool>, String> {
+        let Some(handle) = self.channels.get(channel) else {
+            return Err(format!("no channel `{channel}` is configured"));
+        };
+        tokio::time::timeout(self.timeout, handle.find(event, since))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {} s", self.timeout.as_secs())))
+    }
+
     /// Runs every channel's healthcheck: credentials and reachability, nothing sent.
     pub async fn healthcheck(&self) -> Vec<(String, Result<String, String>)> {
         let mut results = Vec::new();

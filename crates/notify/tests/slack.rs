@@ -110,3 +110,51 @@ async fn incoming_webhooks_receive_the_same_blocks() {
     assert_eq!(recorded.webhooks.len(), 1);
     assert_eq!(recorded.webhooks[0]["blocks"][0]["type"], "section");
 }
+
+#[tokio::test]
+async fn a_posted_message_is_found_in_the_channel_history_by_its_event() {
+    let (base, state) = fake_slack(0).await;
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("slack.token"), TOKEN).expect("write");
+    // The channel by name: the bot looks its ID up with conversations.list.
+    let notifier = notifier(
+        dir.path(),
+        &format!(
+            "[channels.slack]\ntype = \"slack\"\ntoken_file = \"slack.token\"\nchannel = \"#security\"\napi_url = \"{base}/api\"\n\n[channels.files]\ntype = \"file\"\nfolder = \"out\"\nformat = \"slack\"\n\n[[route]]\nchannels = [\"slack\", \"files\"]\n"
+        ),
+    );
+    assert!(notifier.can_confirm("slack"));
+    assert!(!notifier.can_confirm("files"));
+    let before = std::time::SystemTime::now();
+    let posted = sample(EventKind::GateFailed);
+    let other = sample(EventKind::GateWarned);
+    let delivery = notifier.deliver_to(&posted, "slack").await;
+    assert!(delivery.delivered, "{delivery:?}");
+    // The post carried the event's identity as Slack message metadata.
+    let body = state.lock().expect("lock").posts[0].1.clone();
+    assert_eq!(body["metadata"]["event_type"], "procurize_notification");
+    assert_eq!(
+        body["metadata"]["event_payload"]["fingerprint"],
+        posted.fingerprint
+    );
+    assert_eq!(
+        notifier.find_delivered(&posted, "slack", before).await,
+        Ok(Some(true))
+    );
+    assert_eq!(
+        notifier.find_delivered(&other, "slack", before).await,
+        Ok(Some(false)),
+        "another event (same fingerprint, other kind) is not confused with it"
+    );
+    // Only history from shortly before `since` is read.
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+    assert_eq!(
+        notifier.find_delivered(&posted, "slack", later).await,
+        Ok(Some(false))
+    );
+    assert_eq!(
+        notifier.find_delivered(&posted, "files", before).await,
+        Ok(None)
+    );
+    assert_eq!(state.lock().expect("lock").history_reads, 3);
+}

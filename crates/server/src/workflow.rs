@@ -13,7 +13,7 @@
 //! A failed attempt is retried with exponential backoff and jitter; after `max_attempts` the job
 //! is dead until `procurize jobs retry`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -267,6 +267,16 @@ impl Workflow {
         owned(finish)
     }
 
+    /// Records a side effect of a job (durable against a process crash before it returns).
+    async fn record_effect(&self, job: i64, key: &str) -> Result<(), String> {
+        let store = self.store.clone();
+        let key = key.to_owned();
+        tokio::task::spawn_blocking(move || store.record_effect(job, &key, now_millis()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
     fn report(job: &ClaimedJob) -> Result<(Uuid, Report), String> {
         let organization: Uuid = job
             .organization_id
@@ -348,22 +358,43 @@ impl Workflow {
                 .map_err(|e| format!("the gate's stored outcome cannot be read: {e}"))?;
             events.extend(procurize_notify::event::from_gate(&document));
         }
-        let done: HashSet<String> = done.into_iter().collect();
+        let done: HashMap<String, i64> = done.into_iter().collect();
         let mut failures = Vec::new();
         for (event, channel) in notifier.plan(&events) {
             let key = format!("{channel}/{}/{}", event.kind.as_str(), event.fingerprint);
-            if done.contains(&key) {
+            if done.contains_key(&key) {
                 continue;
+            }
+            // A channel that is not idempotent by itself (Slack) gets an intent recorded before
+            // the send; finding one means an attempt was cut short after it, so the channel is
+            // asked whether that attempt posted before anything is sent again.
+            if notifier.can_confirm(&channel) {
+                let intent = format!("intent/{key}");
+                if let Some(at) = done.get(&intent) {
+                    let since = std::time::UNIX_EPOCH
+                        + Duration::from_millis(u64::try_from(*at).unwrap_or(0));
+                    match notifier.find_delivered(event, &channel, since).await {
+                        Ok(Some(true)) => {
+                            tracing::info!(job = job_id, channel = %channel, "an interrupted attempt had posted; not posting again");
+                            self.record_effect(job_id, &key).await?;
+                            continue;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            failures.push(format!(
+                                "{channel} ({}): cannot tell whether an interrupted attempt posted: {e}",
+                                event.kind.as_str()
+                            ));
+                            continue;
+                        }
+                    }
+                } else {
+                    self.record_effect(job_id, &intent).await?;
+                }
             }
             let delivery = notifier.deliver_to(event, &channel).await;
             if delivery.delivered {
-                let store = self.store.clone();
-                tokio::task::spawn_blocking(move || {
-                    store.record_effect(job_id, &key, now_millis())
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+                self.record_effect(job_id, &key).await?;
             } else {
                 failures.push(format!(
                     "{channel} ({}): {}",

@@ -45,7 +45,7 @@ impl Store for FullDisk {
     fn record_effect(&self, _: i64, _: &str, _: i64) -> Result<(), ServerError> {
         Err(full())
     }
-    fn effects(&self, _: i64) -> Result<Vec<String>, ServerError> {
+    fn effects(&self, _: i64) -> Result<Vec<(String, i64)>, ServerError> {
         Err(full())
     }
     fn list(&self, _: Option<JobState>, _: usize) -> Result<Vec<JobRow>, ServerError> {

@@ -1,7 +1,8 @@
 //! A local server on 127.0.0.1 that speaks Slack's documented shapes: `chat.postMessage`
 //! (Bearer token, JSON body, `{"ok":true,…}` or `{"ok":false,"error":…}`), `auth.test`
-//! (GET or POST), incoming webhooks (a plain `ok`), and 429 with `Retry-After`. It records what
-//! it received. Shared by the Slack tests, the fan-out benchmark and the workflow service's
+//! (GET or POST), `conversations.list` and `conversations.history` (query parameters; message
+//! `metadata` only with `include_all_metadata=true`; `oldest` exclusive), incoming webhooks (a
+//! plain `ok`), and 429 with `Retry-After`. It records what it received. Shared by the Slack tests, the fan-out benchmark and the workflow service's
 //! tests (which include this file by path).
 
 #![allow(dead_code, unreachable_pub)]
@@ -25,6 +26,10 @@ pub struct Recorded {
     pub outage: bool,
     /// Calls answered 500 during an outage.
     pub refused: usize,
+    /// Messages in the channel (`C0SECURITY`, named `security`): ts and the posted body.
+    pub messages: Vec<(String, Value)>,
+    /// `conversations.history` calls.
+    pub history_reads: usize,
     rate_limit_first: usize,
     calls: usize,
 }
@@ -36,6 +41,7 @@ pub async fn fake_slack(rate_limit_first: usize) -> (String, Arc<Mutex<Recorded>
     }));
     let posts = state.clone();
     let hooks = state.clone();
+    let history = state.clone();
     let app = axum::Router::new()
         .route(
             "/api/chat.postMessage",
@@ -59,7 +65,9 @@ pub async fn fake_slack(rate_limit_first: usize) -> (String, Arc<Mutex<Recorded>
                     if body["channel"] == "#missing" {
                         return Json(json!({"ok": false, "error": "channel_not_found"})).into_response();
                     }
-                    let ts = format!("1700000000.{:06}", s.calls);
+                    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
+                    let ts = format!("{}.{:06}", now.as_secs(), (now.subsec_micros() + s.calls as u32) % 1_000_000);
+                    s.messages.push((ts.clone(), body.clone()));
                     Json(json!({"ok": true, "channel": "C0SECURITY", "ts": ts, "message": {"ts": ts, "text": body["text"]}})).into_response()
                 }
             }),
@@ -75,6 +83,62 @@ pub async fn fake_slack(rate_limit_first: usize) -> (String, Arc<Mutex<Recorded>
                     json!({"ok": false, "error": "invalid_auth"})
                 };
                 Json(body).into_response()
+            }),
+        )
+        .route(
+            "/api/conversations.list",
+            axum::routing::any(|headers: HeaderMap| async move {
+                if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {TOKEN}")) {
+                    return Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
+                }
+                Json(json!({
+                    "ok": true,
+                    "channels": [
+                        {"id": "C0GENERAL1", "created": 1700000000, "name": "general", "is_channel": true},
+                        {"id": "C0SECURITY", "created": 1700000000, "name": "security", "is_channel": true}
+                    ],
+                    "response_metadata": {"next_cursor": ""}
+                }))
+                .into_response()
+            }),
+        )
+        .route(
+            "/api/conversations.history",
+            axum::routing::any(move |headers: HeaderMap, query: axum::extract::RawQuery| {
+                let state = history.clone();
+                async move {
+                    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {TOKEN}")) {
+                        return Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
+                    }
+                    let query = query.0.unwrap_or_default();
+                    let param = |name: &str| {
+                        query.split('&').find_map(|pair| {
+                            let (key, value) = pair.split_once('=')?;
+                            (key == name).then(|| value.to_owned())
+                        })
+                    };
+                    if param("channel").as_deref() != Some("C0SECURITY") {
+                        return Json(json!({"ok": false, "error": "channel_not_found"})).into_response();
+                    }
+                    let oldest: f64 = param("oldest").and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                    let metadata = param("include_all_metadata").as_deref() == Some("true");
+                    let mut s = state.lock().expect("lock");
+                    s.history_reads += 1;
+                    let messages: Vec<Value> = s
+                        .messages
+                        .iter()
+                        .rev()
+                        .filter(|(ts, _)| ts.parse::<f64>().unwrap_or(0.0) > oldest)
+                        .map(|(ts, body)| {
+                            let mut message = json!({"type": "message", "ts": ts, "text": body["text"], "bot_id": "B1"});
+                            if metadata && !body["metadata"].is_null() {
+                                message["metadata"] = body["metadata"].clone();
+                            }
+                            message
+                        })
+                        .collect();
+                    Json(json!({"ok": true, "messages": messages, "has_more": false, "response_metadata": {"next_cursor": ""}})).into_response()
+                }
             }),
         )
         .route(

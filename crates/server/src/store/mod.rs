@@ -257,8 +257,8 @@ pub trait Store: Send + Sync + 'static {
     /// later attempt does not repeat it.
     fn record_effect(&self, job: i64, key: &str, now: i64) -> Result<(), ServerError>;
 
-    /// The effects a job recorded.
-    fn effects(&self, job: i64) -> Result<Vec<String>, ServerError>;
+    /// The effects a job recorded, with when (ms since the epoch).
+    fn effects(&self, job: i64) -> Result<Vec<(String, i64)>, ServerError>;
 
     /// Jobs, newest first, optionally in one state, at most `limit`.
     fn list(&self, state: Option<JobState>, limit: usize) -> Result<Vec<JobRow>, ServerError>;

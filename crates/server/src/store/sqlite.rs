@@ -515,14 +515,14 @@ impl Store for SqliteStore {
             .map_err(store_error("cannot record a side effect"))
     }
 
-    fn effects(&self, job: i64) -> Result<Vec<String>, ServerError> {
+    fn effects(&self, job: i64) -> Result<Vec<(String, i64)>, ServerError> {
         let error = store_error("cannot read side effects");
         let connection = self.read();
         let mut statement = connection
-            .prepare_cached("SELECT key FROM effects WHERE job_id = ?1 ORDER BY key")
+            .prepare_cached("SELECT key, at FROM effects WHERE job_id = ?1 ORDER BY key")
             .map_err(&error)?;
         let rows = statement
-            .query_map(params![job], |r| r.get(0))
+            .query_map(params![job], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(&error)?;
         rows.collect::<Result<_, _>>().map_err(&error)
     }
