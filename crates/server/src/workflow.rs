@@ -4,9 +4,11 @@
 //!   of the project when the policy requires report types) and keeps the gate's JSON document.
 //! - **Notify**: sends the `report_published` event and the gate's failures and warnings per the
 //!   routing rules. Each (channel, event) sent is recorded, so a retry sends only what failed.
-//!   A crash between a send and its record can repeat that one message on the next attempt;
-//!   e-mail (`Message-ID`), Jira (fingerprint label) and files (named by fingerprint) absorb the
-//!   repeat, Slack has no idempotency key and would show it twice.
+//!   A crash between a send and its record re-runs that send: e-mail (`Message-ID`), Jira
+//!   (fingerprint label) and files (named by fingerprint) absorb the repeat. Slack cannot, so an
+//!   intent is recorded before a Slack post, and an attempt that finds one asks Slack (the
+//!   channel's history, where our messages carry the event in their metadata) whether it was
+//!   posted. An incoming webhook cannot be asked: there a crash at that moment can repeat it.
 //! - **Archive**: writes a signed evidence bundle named by the event; if it exists (an earlier
 //!   attempt finished writing), it is verified instead of written again.
 //!
