@@ -148,6 +148,12 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// Writes a metric family of one unlabelled sample.
+fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 fn step_index(step: Step) -> usize {
     Step::ALL.iter().position(|s| *s == step).unwrap_or(0)
 }
@@ -212,16 +218,12 @@ impl Metrics {
                 count.load(Ordering::Relaxed)
             );
         }
-        family(
+        scalar(
             &mut out,
             "procurize_events_accepted_total",
             "counter",
             "New report events recorded.",
-        );
-        let _ = writeln!(
-            out,
-            "procurize_events_accepted_total {}",
-            self.events_accepted.load(Ordering::Relaxed)
+            self.events_accepted.load(Ordering::Relaxed),
         );
         family(
             &mut out,
@@ -261,25 +263,21 @@ impl Metrics {
                 );
             }
         }
-        family(
+        scalar(
             &mut out,
             "procurize_jobs_recovered_total",
             "counter",
             "Jobs taken over after an interrupted attempt.",
-        );
-        let _ = writeln!(
-            out,
-            "procurize_jobs_recovered_total {}",
-            self.recovered.load(Ordering::Relaxed)
+            self.recovered.load(Ordering::Relaxed),
         );
 
-        family(
+        scalar(
             &mut out,
             "procurize_store_up",
             "gauge",
             "Whether the store could be read for this scrape.",
+            u8::from(jobs.is_some()),
         );
-        let _ = writeln!(out, "procurize_store_up {}", u8::from(jobs.is_some()));
         if let Some(jobs) = jobs {
             family(
                 &mut out,
@@ -303,13 +301,13 @@ impl Metrics {
                     );
                 }
             }
-            family(
+            scalar(
                 &mut out,
                 "procurize_queue_depth",
                 "gauge",
                 "Jobs that can run now or are running (waiting ones are in procurize_jobs).",
+                depth,
             );
-            let _ = writeln!(out, "procurize_queue_depth {depth}");
         }
         out
     }
