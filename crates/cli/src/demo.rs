@@ -143,10 +143,6 @@ fn describe(list: &ReportList) -> String {
         .join(", ")
 }
 
-fn relative(path: &Path) -> String {
-    path.display().to_string()
-}
-
 pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     let out = args.out.clone();
     prepare_folder(&out)?;
@@ -336,40 +332,40 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         summary.messages.len()
     );
     for path in &summary.messages {
-        let _ = writeln!(text, "  {}", relative(path));
+        let _ = writeln!(text, "  {}", path.display());
     }
     let verified = summary.bundles.iter().filter(|b| b.1).count();
     let _ = writeln!(
         text,
         "\nEvidence bundles: {} written, {verified} verified with {}",
         summary.bundles.len(),
-        relative(&public_path)
+        public_path.display()
     );
     for (path, valid) in &summary.bundles {
         let _ = writeln!(
             text,
             "  {} {}",
             if *valid { "valid  " } else { "INVALID" },
-            relative(path)
+            path.display()
         );
     }
     let _ = writeln!(
         text,
         "\nAlso written: {} (configuration), {} (store)",
-        relative(&config_path),
-        relative(&out.join("procurize.db"))
+        config_path.display(),
+        out.join("procurize.db").display()
     );
     let _ = writeln!(
         text,
         "Try: procurize jobs list --store {}",
-        relative(&out.join("procurize.db"))
+        out.join("procurize.db").display()
     );
     if let Some((bundle, _)) = summary.bundles.first() {
         let _ = writeln!(
             text,
             "     procurize verify --key {} {}",
-            relative(&public_path),
-            relative(bundle)
+            public_path.display(),
+            bundle.display()
         );
     }
 

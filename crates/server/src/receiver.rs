@@ -150,20 +150,17 @@ enum BodyError {
 }
 
 async fn read_body(body: Body, limit: usize, headers: &HeaderMap) -> Result<Vec<u8>, BodyError> {
-    // A declared length over the limit is refused before reading anything.
-    if let Some(length) = headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && length > limit as u64
-    {
+        .and_then(|v| v.parse::<u64>().ok());
+    // A declared length over the limit is refused before reading anything.
+    if declared.is_some_and(|length| length > limit as u64) {
         return Err(BodyError::TooLarge);
     }
     let mut bytes = Vec::with_capacity(
-        headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
+        declared
+            .and_then(|length| usize::try_from(length).ok())
             .unwrap_or(8 * 1024)
             .min(limit),
     );
