@@ -48,7 +48,7 @@ impl Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
         };
-        let client = reqwest::Client::new();
+        let client = procurize_core::tls::reqwest_client().expect("http client");
         for _ in 0..200 {
             if let Ok(r) = client
                 .get(format!("{}/healthz", server.base))
@@ -69,7 +69,10 @@ impl Server {
     }
 
     async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.base))
+        procurize_core::tls::reqwest_client()
+            .expect("http client")
+            .get(format!("{}/metrics", self.base))
+            .send()
             .await
             .expect("scrape")
             .text()

@@ -12,7 +12,9 @@ need() {
 }
 
 cargo build --release -q -p procurize-cli
-bin="$(pwd)/${CARGO_TARGET_DIR:-target}/release/procurize"
+target_dir=${CARGO_TARGET_DIR:-target}
+case "$target_dir" in /*) ;; *) target_dir="$(pwd)/$target_dir" ;; esac
+bin="$target_dir/release/procurize"
 # shellcheck disable=SC2034  # used by the scripts that source this file
 org=00000000-0000-0000-0000-000000000001
 work=$(mktemp -d)

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::error::{TransportKind, api_error, decode_json, error_chain};
 use crate::retry::parse_retry_after;
+use crate::tls::ExtraRoots;
 use crate::{Error, ReportList, RetryPolicy, VersionFilter};
 
 /// The platform's production API.
@@ -37,7 +38,9 @@ pub struct ClientBuilder {
     organization: Option<String>,
     timeout: Duration,
     connect_timeout: Duration,
-    ca_certificates: Vec<Vec<u8>>,
+    ca_certificates: ExtraRoots,
+    /// The first bad CA bundle, reported by `build`.
+    ca_error: Option<String>,
     retry: RetryPolicy,
     max_pages: usize,
 }
@@ -49,7 +52,8 @@ impl Default for ClientBuilder {
             organization: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
-            ca_certificates: Vec::new(),
+            ca_certificates: ExtraRoots::none(),
+            ca_error: None,
             retry: RetryPolicy::default(),
             max_pages: 100,
         }
@@ -84,8 +88,11 @@ impl ClientBuilder {
 
     /// Trusts the certificates of a PEM bundle in addition to the system's roots, e.g. a
     /// corporate proxy's CA.
-    pub fn add_ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.ca_certificates.push(pem.into());
+    /// A bundle that is not valid PEM makes [`ClientBuilder::build`] fail, naming the problem.
+    pub fn add_ca_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        if let Err(Error::Config(reason)) = self.ca_certificates.add_pem(pem.as_ref()) {
+            self.ca_error.get_or_insert(reason);
+        }
         self
     }
 
@@ -132,22 +139,12 @@ impl ClientBuilder {
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::Config("time-outs must be greater than zero".into()));
         }
-        let mut http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
+        if let Some(reason) = self.ca_error {
+            return Err(Error::Config(reason));
+        }
+        let http = crate::tls::reqwest_builder(&self.ca_certificates)?
             .connect_timeout(self.connect_timeout)
             .redirect(reqwest::redirect::Policy::limited(5));
-        for pem in &self.ca_certificates {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| Error::Config(format!("CA certificate is not valid PEM: {e}")))?;
-            if certificates.is_empty() {
-                return Err(Error::Config(
-                    "CA certificate file holds no certificate".into(),
-                ));
-            }
-            for certificate in certificates {
-                http = http.add_root_certificate(certificate);
-            }
-        }
         let http = http
             .build()
             .map_err(|e| Error::Config(format!("cannot set up HTTP: {}", error_chain(&e))))?;

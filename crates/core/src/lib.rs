@@ -28,6 +28,7 @@ mod model;
 mod retry;
 pub mod text;
 mod timestamp;
+pub mod tls;
 mod version;
 pub mod webhook;
 

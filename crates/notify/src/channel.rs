@@ -301,9 +301,10 @@ impl SlackChannel {
             },
             _ => return Err(bad("give a token (`token_env` or `token_file`) and `channel`, or an incoming webhook (`webhook_url_env` or `webhook_url_file`)".into())),
         };
+        let tls = procurize_core::tls::client_config(&procurize_core::tls::ExtraRoots::none())
+            .map_err(|e| bad(e.to_string()))?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| bad(format!("cannot load the system's root certificates: {e}")))?
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .enable_http2()

@@ -78,8 +78,8 @@ impl JiraChannel {
                 (format!("Bearer {token}"), jira_query::Auth::ApiKey(token))
             }
         };
-        let http = reqwest::Client::builder()
-            .user_agent(procurize_core::USER_AGENT)
+        let http = procurize_core::tls::reqwest_builder(&procurize_core::tls::ExtraRoots::none())
+            .map_err(|e| bad(e.to_string()))?
             .timeout(timeout)
             .build()
             .map_err(|e| bad(format!("cannot set up HTTP: {e}")))?;

@@ -93,7 +93,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 async fn wait_ready(url: &str) {
-    let client = reqwest::Client::new();
+    let client = procurize_core::tls::reqwest_client().expect("http client");
     for _ in 0..200 {
         if client.get(url).send().await.is_ok() {
             return;
@@ -109,7 +109,8 @@ async fn load(
     seconds: u64,
     concurrency: usize,
 ) -> (usize, usize, Duration, Vec<Duration>) {
-    let client = reqwest::Client::builder()
+    let client = procurize_core::tls::reqwest_builder(&procurize_core::tls::ExtraRoots::none())
+        .expect("tls")
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(30))
         .build()

@@ -498,7 +498,7 @@ impl Config {
                 .timeout(Duration::from_secs(self.api.timeout_seconds.max(1)))
                 .retry(RetryPolicy::default());
             if let Some(pem) = &ca {
-                builder = builder.add_ca_certificate_pem(pem.clone());
+                builder = builder.add_ca_certificate_pem(pem);
             }
             clients.insert(*org, builder.build().map_err(config_error)?);
         }

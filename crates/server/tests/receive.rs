@@ -180,7 +180,8 @@ async fn a_bad_or_missing_signature_is_401_and_nothing_is_stored() {
         &tampered,
     );
     tampered[20] ^= 1;
-    let status = reqwest::Client::new()
+    let status = procurize_core::tls::reqwest_client()
+        .expect("http client")
         .post(&harness.url)
         .header("X-Procurize-Signature", good)
         .body(tampered)
@@ -311,12 +312,27 @@ async fn without_the_old_secret_its_deliveries_are_refused() {
 async fn health_and_readiness_answer() {
     let harness = Harness::start(Options::default()).await;
     let base = format!("http://{}", harness.running().addr());
-    let health = reqwest::get(format!("{base}/healthz")).await.expect("get");
+    let health = procurize_core::tls::reqwest_client()
+        .expect("http client")
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(health.status().as_u16(), 200);
-    let ready = reqwest::get(format!("{base}/readyz")).await.expect("get");
+    let ready = procurize_core::tls::reqwest_client()
+        .expect("http client")
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(ready.status().as_u16(), 200);
     // Only POST is a delivery.
-    let get = reqwest::get(&harness.url).await.expect("get");
+    let get = procurize_core::tls::reqwest_client()
+        .expect("http client")
+        .get(&harness.url)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(get.status().as_u16(), 405);
 }
 
@@ -339,7 +355,8 @@ async fn standard_webhooks_deliveries_are_verified_with_their_timestamp() {
         .expect("clock")
         .as_secs() as i64
         - 3600;
-    let response = reqwest::Client::new()
+    let response = procurize_core::tls::reqwest_client()
+        .expect("http client")
         .post(&harness.url)
         .header("webhook-id", "msg_stale")
         .header("webhook-timestamp", stale.to_string())

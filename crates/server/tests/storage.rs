@@ -102,7 +102,8 @@ async fn a_store_failure_is_503_and_readiness_says_why() {
         &[procurize_core::Uuid::from_u128(0x100)],
     )
     .expect("payload");
-    let response = reqwest::Client::new()
+    let response = procurize_core::tls::reqwest_client()
+        .expect("http client")
         .post(format!("{base}/hook"))
         .header(
             "X-Procurize-Signature",
@@ -119,10 +120,18 @@ async fn a_store_failure_is_503_and_readiness_says_why() {
     assert!(!answer.to_string().contains("disk is full"), "{answer}");
     assert_eq!(metrics.deliveries(DeliveryOutcome::StorageError), 1);
 
-    let ready = reqwest::get(format!("{base}/readyz")).await.expect("get");
+    let ready = procurize_core::tls::reqwest_client()
+        .expect("http client")
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(ready.status().as_u16(), 503);
     assert!(ready.text().await.expect("text").contains("disk is full"));
-    let scrape = reqwest::get(format!("{base}/metrics"))
+    let scrape = procurize_core::tls::reqwest_client()
+        .expect("http client")
+        .get(format!("{base}/metrics"))
+        .send()
         .await
         .expect("get")
         .text()

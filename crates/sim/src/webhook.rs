@@ -129,7 +129,8 @@ impl Delivery {
         if schedule.max_attempts == 0 {
             return Err(SimError::Config("at least one attempt is required".into()));
         }
-        let http = reqwest::Client::builder()
+        let http = procurize_core::tls::reqwest_builder(&procurize_core::tls::ExtraRoots::none())
+            .map_err(|e| SimError::Config(e.to_string()))?
             .user_agent(concat!("procurize-sim/", env!("CARGO_PKG_VERSION")))
             .timeout(schedule.timeout)
             .redirect(reqwest::redirect::Policy::none())

@@ -13,7 +13,10 @@ use procurize_sim::{RecordingReceiver, SAMPLE_ORGANIZATION, SimData, Simulator};
 const ORG: &str = SAMPLE_ORGANIZATION;
 
 async fn get(sim: &Simulator, path_and_query: &str) -> (u16, Option<String>, Vec<u8>) {
-    let response = reqwest::get(format!("{}{path_and_query}", sim.base_url()))
+    let response = procurize_core::tls::reqwest_client()
+        .expect("http client")
+        .get(format!("{}{path_and_query}", sim.base_url()))
+        .send()
         .await
         .expect("request");
     let status = response.status().as_u16();

@@ -207,7 +207,10 @@ impl Harness {
     }
 
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.running().addr()))
+        procurize_core::tls::reqwest_client()
+            .expect("http client")
+            .get(format!("http://{}/metrics", self.running().addr()))
+            .send()
             .await
             .expect("scrape")
             .text()
@@ -265,7 +268,8 @@ pub async fn deliver(delivery: &Delivery) -> u16 {
 
 /// Posts `body` signed with `secret` (when given); returns the status and the JSON answer.
 pub async fn post(url: &str, body: Vec<u8>, secret: Option<&str>) -> (u16, serde_json::Value) {
-    let mut request = reqwest::Client::new()
+    let mut request = procurize_core::tls::reqwest_client()
+        .expect("http client")
         .post(url)
         .header("content-type", "application/json");
     if let Some(secret) = secret {
