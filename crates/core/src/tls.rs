@@ -40,9 +40,11 @@ fn system_verifier() -> Result<Arc<WebPkiServerVerifier>, String> {
     static SYSTEM: OnceLock<Result<Arc<WebPkiServerVerifier>, String>> = OnceLock::new();
     SYSTEM
         .get_or_init(|| {
-            let roots = system_roots();
-            tracing::debug!(count = roots.len(), "loaded the system's root certificates");
-            verifier_for(roots).map_err(|e| {
+            let mut roots = RootCertStore::empty();
+            let (added, ignored) =
+                roots.add_parsable_certificates(system_certificates().iter().cloned());
+            tracing::debug!(added, ignored, "loaded the system's root certificates");
+            verifier_for(Arc::new(roots)).map_err(|e| {
                 format!(
                     "no usable root certificates on this system ({e}); set SSL_CERT_FILE or pass the CA with --ca-cert"
                 )
@@ -51,19 +53,18 @@ fn system_verifier() -> Result<Arc<WebPkiServerVerifier>, String> {
         .clone()
 }
 
-/// The system's root certificates as DER, loaded once per process (see the module's docs).
-/// Shared with connectors that keep their own root store (the e-mail channel).
-pub fn system_roots() -> Arc<RootCertStore> {
-    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+/// The system's root certificates (DER), read at the first call in this process and shared
+/// afterwards: by every client of this module, and by connectors that keep a root store of their
+/// own (the e-mail channel).
+pub fn system_certificates() -> Arc<[CertificateDer<'static>]> {
+    static ROOTS: OnceLock<Arc<[CertificateDer<'static>]>> = OnceLock::new();
     ROOTS
         .get_or_init(|| {
             let found = rustls_native_certs::load_native_certs();
             for error in &found.errors {
                 tracing::debug!(%error, "a system certificate could not be read");
             }
-            let mut store = RootCertStore::empty();
-            store.add_parsable_certificates(found.certs);
-            Arc::new(store)
+            found.certs.into()
         })
         .clone()
 }
@@ -188,6 +189,16 @@ impl ServerCertVerifier for LazyVerifier {
         let extra_error = match &self.extra {
             Some(extra) => match check(extra) {
                 Ok(verified) => return Ok(verified),
+                // The extra roots vouch for the chain but not for the rest (name, dates, usage):
+                // the system's roots would not change that.
+                Err(error)
+                    if !matches!(
+                        error,
+                        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
+                    ) =>
+                {
+                    return Err(error);
+                }
                 Err(error) => Some(error),
             },
             None => None,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncTransport, Message};
 use serde_json::json;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
@@ -13,6 +13,7 @@ use slack_morphism::prelude::*;
 use crate::NotifyError;
 use crate::config::{ChannelConfig, EmailConfig, FileConfig, FileFormat};
 use crate::event::Event;
+use crate::smtp::SmtpServer;
 use crate::templates::Templates;
 
 /// A ready channel.
@@ -39,7 +40,7 @@ enum SlackTarget {
 }
 
 pub(crate) struct EmailChannel {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    server: SmtpServer,
     from: Mailbox,
     to: Vec<Mailbox>,
     domain: String,
@@ -94,7 +95,7 @@ impl Channel {
     /// Checks credentials and reachability without sending anything.
     pub(crate) async fn healthcheck(&self) -> Result<String, String> {
         match self {
-            Self::Email(email) => match email.transport.test_connection().await {
+            Self::Email(email) => match email.server.transport()?.test_connection().await {
                 Ok(true) => Ok("the SMTP server answered".into()),
                 Ok(false) => Err("the SMTP server did not answer NOOP".into()),
                 Err(e) => Err(format!(
@@ -155,7 +156,8 @@ impl Channel {
                 let message = email
                     .message(templates, event)
                     .map_err(|e| Failure::fatal(e.to_string()))?;
-                match email.transport.send(message).await {
+                let transport = email.server.transport().map_err(Failure::fatal)?;
+                match transport.send(message).await {
                     Ok(response) => Ok(format!("accepted: {}", response.code())),
                     Err(e) => Err(Failure {
                         retry: !e.is_permanent(),
@@ -193,29 +195,31 @@ impl Channel {
 impl EmailChannel {
     fn build(name: &str, config: &EmailConfig, timeout: Duration) -> Result<Self, NotifyError> {
         let bad = |what: String| NotifyError::Config(format!("channel `{name}`: {what}"));
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.url)
-            .map_err(|e| bad(format!("`url` {}: {e}", config.url)))?
-            .timeout(Some(timeout));
-        if let Some(user) = &config.username {
-            let password = match (&config.password_env, &config.password_file) {
-                (Some(var), _) => std::env::var(var).map_err(|_| {
-                    bad(format!(
-                        "the environment variable {var} (password_env) is not set"
-                    ))
-                })?,
-                (None, Some(path)) => std::fs::read_to_string(path)
-                    .map(|p| p.trim_end_matches(['\n', '\r']).to_owned())
-                    .map_err(|e| {
-                        bad(format!("cannot read password_file {}: {e}", path.display()))
+        let credentials = match &config.username {
+            Some(user) => {
+                let password = match (&config.password_env, &config.password_file) {
+                    (Some(var), _) => std::env::var(var).map_err(|_| {
+                        bad(format!(
+                            "the environment variable {var} (password_env) is not set"
+                        ))
                     })?,
-                (None, None) => {
-                    return Err(bad(
-                        "`username` needs `password_env` or `password_file`".into()
-                    ));
-                }
-            };
-            builder = builder.credentials(Credentials::new(user.clone(), password));
-        }
+                    (None, Some(path)) => std::fs::read_to_string(path)
+                        .map(|p| p.trim_end_matches(['\n', '\r']).to_owned())
+                        .map_err(|e| {
+                            bad(format!("cannot read password_file {}: {e}", path.display()))
+                        })?,
+                    (None, None) => {
+                        return Err(bad(
+                            "`username` needs `password_env` or `password_file`".into()
+                        ));
+                    }
+                };
+                Some(Credentials::new(user.clone(), password))
+            }
+            None => None,
+        };
+        let server = SmtpServer::parse(&config.url, timeout, credentials)
+            .map_err(|e| bad(format!("`url` {}: {e}", config.url)))?;
         let from: Mailbox = config
             .from
             .parse()
@@ -233,7 +237,7 @@ impl EmailChannel {
         }
         let domain = from.email.domain().to_owned();
         Ok(Self {
-            transport: builder.build(),
+            server,
             from,
             to,
             domain,
@@ -526,6 +530,17 @@ fn slack_failure(error: SlackClientError) -> Failure {
         SlackClientError::HttpError(e) => Failure {
             retry: e.status_code.is_server_error(),
             reason: format!("Slack answered HTTP {}", e.status_code.as_u16()),
+            retry_after: None,
+        },
+        // slack-morphism prints its cause with `Debug`; the chain of `Display`s reads better.
+        SlackClientError::HttpProtocolError(e) => Failure {
+            reason: match e.cause.as_deref() {
+                Some(cause) => {
+                    format!("cannot reach Slack: {}", procurize_core::error_chain(cause))
+                }
+                None => "cannot reach Slack".into(),
+            },
+            retry: true,
             retry_after: None,
         },
         other => Failure {

@@ -111,7 +111,12 @@ impl JiraChannel {
             .verify_authentication()
             .await
             .map(|()| format!("authenticated at {}", self.base))
-            .map_err(|e| format!("Jira refused or is unreachable: {e}"))
+            .map_err(|e| {
+                format!(
+                    "Jira refused or is unreachable: {}",
+                    procurize_core::error_chain(&e)
+                )
+            })
     }
 
     fn recorded(&self, label: &str) -> Option<String> {

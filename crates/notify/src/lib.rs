@@ -7,6 +7,7 @@ pub mod config;
 pub mod event;
 mod jira;
 mod notifier;
+mod smtp;
 pub mod templates;
 
 pub use config::Config;
