@@ -3,17 +3,18 @@
 //! Two promises, kept here and nowhere else:
 //!
 //! - **rustls, always.** Every client of the workspace (the API client, the Jira and Slack
-//!   connectors, the simulator's webhook sender) is built from [`client_config`] or
-//!   [`reqwest_builder`], never from reqwest's default backend. A dependency turns reqwest's
-//!   native-tls (OpenSSL) backend on for the whole build, and reqwest would pick it by default;
-//!   [`reqwest_builder`] hands reqwest a finished rustls configuration instead. A clippy lint
+//!   connectors, the e-mail channel, the simulator's webhook sender) is built from
+//!   [`client_config`], [`reqwest_builder`] or [`system_certificates`]. reqwest is built without a
+//!   TLS backend of its own choosing (no native-tls, so no OpenSSL in the binary) and
+//!   [`reqwest_builder`] hands it a finished rustls configuration. A clippy lint
 //!   (`disallowed-methods` in `clippy.toml`) rejects `reqwest::Client::new`/`builder` anywhere
-//!   else.
+//!   else; `.ci/run` fails if `openssl-sys` or `native-tls` comes back into the tree.
 //! - **Trust anchors are loaded lazily and once.** Nothing is read when a client is built. The
 //!   first certificate that needs checking is checked against the extra CA certificates (such as
-//!   `--ca-cert`) first; only when they do not vouch for it are the system's roots loaded
+//!   `--ca-cert`) first; only when they do not know its issuer are the system's roots loaded
 //!   (`SSL_CERT_FILE`, `SSL_CERT_DIR`, or the platform's store), once per process, and shared by
-//!   every client. A command that talks plain `http://` reads no certificate at all.
+//!   every client. A command that talks plain `http://` reads no certificate at all
+//!   (`tests/tls.rs` checks both with strace).
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
