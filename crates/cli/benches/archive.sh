@@ -28,15 +28,19 @@ for i in "${!sizes[@]}"; do
   hyperfine --runs 3 --export-json "$work/v.json" \
     -n sha256sum "sha256sum $bundle" \
     -n "procurize verify" "$bin verify $bundle --key $work/signer.pub"
-  python3 - "$work/a.json" "$work/v.json" <<'PY'
+  while IFS=$'\t' read -r name ratio; do
+    row "$name ${sizes[$i]} MiB, time" "sha256sum" "$ratio" "<= 1.5x"
+  done < <(python3 - "$work/a.json" "$work/v.json" <<'PY'
 import json, sys
 for path, name in ((sys.argv[1], "procurize archive"), (sys.argv[2], "procurize verify")):
     r = {x["command"]: x["median"] for x in json.load(open(path))["results"]}
-    print(f"{name}: {r[name]:.2f} s, sha256sum {r['sha256sum']:.2f} s, ratio {r[name] / r['sha256sum']:.2f}")
+    print(f"{name.split()[1]}\t{r[name] / r['sha256sum']:.2f}x ({r[name]:.2f} s vs {r['sha256sum']:.2f} s)")
 PY
+)
   rm -f "$bundle"
   rss_a=$( { /usr/bin/time -f '%M' "$bin" -q --base-url "$base" --org $org archive --report "$id" --key "$work/signer.key" --out "$bundle"; } 2>&1 | tail -1)
   rss_v=$( { /usr/bin/time -f '%M' "$bin" verify "$bundle" --key "$work/signer.pub" >/dev/null; } 2>&1 | tail -1)
-  echo "peak RSS: archive $((rss_a / 1024)) MiB, verify $((rss_v / 1024)) MiB"
+  row "archive ${sizes[$i]} MiB, peak RSS" "—" "$((rss_a / 1024)) MiB" "<= 64 MiB"
+  row "verify ${sizes[$i]} MiB, peak RSS" "—" "$((rss_v / 1024)) MiB" "<= 64 MiB"
   rm -f "$bundle"
 done

@@ -5,7 +5,7 @@
 #   bash crates/cli/benches/download.sh [SIZES_MIB...]     (default: 100 1024)
 #
 # Prints, per size: the median times (hyperfine), the throughput ratio procurize/curl (goal
-# >= 0.9), and the peak RSS of procurize (goal <= 40 MiB, flat across sizes).
+# >= 0.95), and the peak RSS of procurize (goal <= 20 MiB, flat across sizes).
 # shellcheck source=crates/cli/benches/lib.sh
 source "$(dirname "$0")/lib.sh"
 need hyperfine curl python3
@@ -22,15 +22,16 @@ for i in "${!sizes[@]}"; do
   hyperfine --warmup 1 --runs 5 --export-json "$work/h.json" \
     -n curl "curl -sf -o $work/curl.zip '$url'" \
     -n procurize "$bin -q --base-url $base --org $org reports download --report $id -o $work/procurize.zip"
-  python3 - "$work/h.json" "${sizes[$i]}" <<'PY'
+  ratio=$(python3 - "$work/h.json" "${sizes[$i]}" <<'PY'
 import json, sys
 r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
 mib = int(sys.argv[2])
-print(f"median: curl {r['curl']:.3f} s ({mib / r['curl']:.0f} MiB/s), procurize {r['procurize']:.3f} s ({mib / r['procurize']:.0f} MiB/s)")
-print(f"throughput ratio procurize/curl: {r['curl'] / r['procurize']:.2f}")
+print(f"{r['curl'] / r['procurize']:.2f}x ({mib / r['procurize']:.0f} vs {mib / r['curl']:.0f} MiB/s)")
 PY
+)
   cmp "$work/curl.zip" "$work/procurize.zip"
+  row "download ${sizes[$i]} MiB, throughput" "curl -o" "$ratio" ">= 0.95x"
   rss=$( { /usr/bin/time -f '%M' "$bin" -q --base-url "$base" --org $org reports download --report "$id" -o "$work/procurize.zip"; } 2>&1 | tail -1)
   curl_rss=$( { /usr/bin/time -f '%M' curl -sf -o "$work/curl.zip" "$url"; } 2>&1 | tail -1)
-  echo "peak RSS: procurize $((rss / 1024)) MiB, curl $((curl_rss / 1024)) MiB"
+  row "download ${sizes[$i]} MiB, peak RSS" "curl: $((curl_rss / 1024)) MiB" "$((rss / 1024)) MiB" "<= 20 MiB"
 done

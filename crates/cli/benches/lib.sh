@@ -11,6 +11,15 @@ need() {
   done
 }
 
+# row FIGURE REFERENCE RATIO GOAL: one line of the benchmark table. Printed, and appended to
+# $PROCURIZE_BENCH_ROWS (tab-separated) when all.sh collects them.
+row() {
+  printf '%s | %s | %s | %s\n' "$1" "$2" "$3" "$4"
+  if [ -n "${PROCURIZE_BENCH_ROWS:-}" ]; then
+    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$PROCURIZE_BENCH_ROWS"
+  fi
+}
+
 cargo build --release -q -p procurize-cli
 target_dir=${CARGO_TARGET_DIR:-target}
 case "$target_dir" in /*) ;; *) target_dir="$(pwd)/$target_dir" ;; esac

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Every benchmark of the README's Development section, one after the other, then one table:
+# figure, reference (measured in the same run), ratio or value, goal.
+#
+#   bash crates/cli/benches/all.sh
+#
+# Needs hyperfine, curl, jq, socat, openssl, sha256sum, python3 with aiosmtpd, and GNU time
+# (`apt-get install hyperfine jq socat time`, `pip install aiosmtpd`). Takes about 15 minutes on
+# two cores; nothing leaves 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+benches=crates/cli/benches
+target_dir=${CARGO_TARGET_DIR:-target}
+case "$target_dir" in /*) ;; *) target_dir="$(pwd)/$target_dir" ;; esac
+rows=$(mktemp)
+logs=$(mktemp -d)
+trap 'rm -f "$rows"' EXIT
+export PROCURIZE_BENCH_ROWS="$rows"
+
+row() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$rows"; }
+
+# criterion_median GROUP/FUNCTION: the median of the last criterion run, in seconds.
+criterion_median() {
+  python3 - "$target_dir/criterion" "$1" <<'PY'
+import json, pathlib, sys
+root, wanted = pathlib.Path(sys.argv[1]), sys.argv[2]
+for meta in root.glob("**/new/benchmark.json"):
+    b = json.loads(meta.read_text())
+    if b.get("full_id") == wanted or b.get("title") == wanted:
+        estimates = json.loads((meta.parent / "estimates.json").read_text())
+        print(estimates["median"]["point_estimate"] / 1e9)
+        break
+else:
+    sys.exit(f"no criterion result for {wanted}")
+PY
+}
+
+ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}x')" "$1" "$2"; }
+ms() { python3 -c "import sys; print(f'{float(sys.argv[1]) * 1e3:.2f} ms')" "$1"; }
+
+step() { echo "=== $*" >&2; }
+
+step "criterion: webhook verification"
+cargo bench -q -p procurize-core --bench webhook -- --noplot > "$logs/webhook.log" 2>&1
+sha=$(criterion_median "webhook-2KiB/sha256 (reference)")
+for scheme in hmac standard-webhooks; do
+  t=$(criterion_median "webhook-2KiB/verify $scheme")
+  row "webhook verify ($scheme), 2 KiB" "raw SHA-256: $(ms "$sha")" "$(ratio "$t" "$sha") ($(ms "$t"))" "—"
+done
+
+step "criterion: gate evaluation"
+cargo bench -q -p procurize-gate --bench evaluate -- --noplot > "$logs/evaluate.log" 2>&1
+t=$(criterion_median "evaluate 10,000 reports")
+row "gate evaluate, 10,000 reports" "—" "$(ms "$t")" "< 10 ms"
+
+step "criterion: notification templates"
+cargo bench -q -p procurize-notify --bench render -- --noplot > "$logs/render.log" 2>&1
+t=$(criterion_median "templates/every default template, every event")
+row "render every default template × every event" "—" "$(ms "$t")" "—"
+
+step "notification fan-out"
+cargo bench -q -p procurize-notify --bench fanout > "$logs/fanout.log" 2>&1
+line=$(grep -m1 'deliveries in' "$logs/fanout.log")
+grep -q 'no message was sent twice' "$logs/fanout.log"
+row "fan-out, 1,000 events × 3 channels" "—" "${line#*= }" "none sent twice: yes"
+
+step "shell: reports list (http and TLS)"
+bash "$benches/list.sh" > "$logs/list.log"
+step "shell: gate"
+bash "$benches/gate.sh" > "$logs/gate.log"
+step "shell: download"
+bash "$benches/download.sh" > "$logs/download.log"
+step "shell: archive and verify"
+bash "$benches/archive.sh" > "$logs/archive.log"
+
+step "server ingest"
+cargo bench -q -p procurize-server --bench ingest > "$logs/ingest.log" 2>&1
+served=$(grep -m1 '^procurize serve' "$logs/ingest.log" | awk '{print $4}')
+bare=$(grep -m1 '^bare axum handler' "$logs/ingest.log" | awk '{print $4}')
+r=$(grep -m1 'throughput ratio' "$logs/ingest.log" | sed 's/.*= //')
+row "serve: signed 2 KiB deliveries stored" "bare axum: $bare" "${r}x ($served)" "—"
+
+echo
+echo "| figure | reference (same run) | ratio / value | goal |"
+echo "|---|---|---|---|"
+while IFS=$'\t' read -r figure reference value goal; do
+  echo "| $figure | $reference | $value | $goal |"
+done < "$rows"
+echo
+echo "logs: $logs"
