@@ -640,7 +640,8 @@ impl Store for SqliteStore {
                 Ok((
                     step_of(&r.get::<_, String>(0)?)?,
                     state_of(&r.get::<_, String>(1)?)?,
-                    r.get::<_, u64>(2)?,
+                    // COUNT(*) is never negative.
+                    r.get::<_, i64>(2)?.unsigned_abs(),
                 ))
             })
             .map_err(&error)?;
