@@ -236,7 +236,8 @@ async fn the_readme_example_configuration_is_valid() {
     let config = write(dir.path(), "procurize.toml", toml);
     // The files the example names.
     std::fs::create_dir_all(dir.path().join("secrets")).expect("dir");
-    let key = procurize_archive::SigningKey::generate(procurize_archive::Algorithm::P256);
+    let key =
+        procurize_archive::SigningKey::generate(procurize_archive::Algorithm::P256).expect("key");
     procurize_archive::write_key_pair(&key, &dir.path().join("secrets/evidence")).expect("key");
     let mut command = procurize();
     command

@@ -246,7 +246,8 @@ fn hex_string(bytes: &[u8]) -> String {
 async fn the_audit_archive_action_signs_with_the_key_from_the_environment() {
     let sim = Simulator::start_sample().await.expect("sim");
     let dir = tempfile::tempdir().expect("dir");
-    let key = procurize_archive::SigningKey::generate(procurize_archive::Algorithm::P256);
+    let key =
+        procurize_archive::SigningKey::generate(procurize_archive::Algorithm::P256).expect("key");
     let bundle = dir.path().join("evidence.zip");
     let github_output = dir.path().join("github_output");
     let mut command = Command::new("bash");

@@ -66,14 +66,24 @@ pub enum PublicKey {
 }
 
 impl SigningKey {
-    /// A new random key from the operating system's generator.
-    pub fn generate(algorithm: Algorithm) -> Self {
-        match algorithm {
-            Algorithm::P256 => Self::P256(p256::ecdsa::SigningKey::random(&mut rand_core::OsRng)),
+    /// A new random key from the operating system's generator; an error if it cannot give one.
+    pub fn generate(algorithm: Algorithm) -> Result<Self, ArchiveError> {
+        use p256::elliptic_curve::Generate as _;
+        let failed = |e: getrandom::Error| {
+            ArchiveError::Key(format!("the system's random generator failed: {e}"))
+        };
+        let mut rng = getrandom::SysRng;
+        Ok(match algorithm {
+            Algorithm::P256 => Self::P256(
+                p256::ecdsa::SigningKey::try_generate_from_rng(&mut rng).map_err(failed)?,
+            ),
             Algorithm::Ed25519 => {
-                Self::Ed25519(ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng))
+                // An Ed25519 secret key is any 32 bytes (RFC 8032, 5.1.5).
+                let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+                getrandom::fill(secret.as_mut()).map_err(failed)?;
+                Self::Ed25519(ed25519_dalek::SigningKey::from_bytes(&secret))
             }
-        }
+        })
     }
 
     /// Reads a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`), P-256 or Ed25519.
@@ -269,7 +279,7 @@ mod tests {
     #[test]
     fn both_algorithms_round_trip_through_pem_and_sign() {
         for algorithm in [Algorithm::P256, Algorithm::Ed25519] {
-            let key = SigningKey::generate(algorithm);
+            let key = SigningKey::generate(algorithm).expect("key");
             let pem = key.to_pkcs8_pem().expect("pem");
             assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
             let read = SigningKey::from_pkcs8_pem(&pem).expect("read back");
@@ -282,6 +292,7 @@ mod tests {
             assert!(!public.verify(b"evidencE", &signature));
             assert!(
                 !SigningKey::generate(algorithm)
+                    .expect("key")
                     .public_key()
                     .verify(b"evidence", &signature)
             );
@@ -292,7 +303,7 @@ mod tests {
 
     #[test]
     fn p256_signatures_are_der() {
-        let key = SigningKey::generate(Algorithm::P256);
+        let key = SigningKey::generate(Algorithm::P256).expect("key");
         let signature = key.sign(b"x");
         assert_eq!(signature[0], 0x30, "an ASN.1 SEQUENCE");
         assert_eq!(usize::from(signature[1]) + 2, signature.len());
@@ -302,7 +313,7 @@ mod tests {
     fn key_pairs_are_written_private_and_never_overwritten() {
         let dir = tempfile::tempdir().expect("dir");
         let name = dir.path().join("signer");
-        let key = SigningKey::generate(Algorithm::Ed25519);
+        let key = SigningKey::generate(Algorithm::Ed25519).expect("key");
         let (private, public) = write_key_pair(&key, &name).expect("written");
         assert_eq!(private, dir.path().join("signer.key"));
         let read = SigningKey::from_pkcs8_pem(&std::fs::read_to_string(&private).expect("read"))
@@ -323,8 +334,8 @@ mod tests {
                 & 0o777;
             assert_eq!(mode, 0o600);
         }
-        let err =
-            write_key_pair(&SigningKey::generate(Algorithm::P256), &name).expect_err("exists");
+        let err = write_key_pair(&SigningKey::generate(Algorithm::P256).expect("key"), &name)
+            .expect_err("exists");
         assert!(err.to_string().contains("already exists"), "{err}");
         assert_eq!(
             read.public_key(),
@@ -343,6 +354,7 @@ mod tests {
         .expect_err("sec1");
         assert!(err.to_string().contains("openssl pkcs8 -topk8"), "{err}");
         let public = SigningKey::generate(Algorithm::P256)
+            .expect("key")
             .public_key()
             .to_public_key_pem();
         let err = SigningKey::from_pkcs8_pem(&public).expect_err("public");

@@ -114,13 +114,13 @@ fn ed25519_signatures_reproduce_the_published_ones_byte_for_byte() {
 #[test]
 fn both_algorithms_round_trip_and_reject_other_keys_and_edits() {
     for algorithm in [Algorithm::P256, Algorithm::Ed25519] {
-        let key = SigningKey::generate(algorithm);
+        let key = SigningKey::generate(algorithm).expect("key");
         let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, br#"{"_type":"x"}"#, &key);
         let verified = envelope
             .verify(&[key.public_key()], 1, &[IN_TOTO_PAYLOAD_TYPE])
             .expect("round trip");
         assert_eq!(verified.payload, br#"{"_type":"x"}"#);
-        let other = SigningKey::generate(algorithm).public_key();
+        let other = SigningKey::generate(algorithm).expect("key").public_key();
         let err = envelope
             .verify(&[other], 1, &[IN_TOTO_PAYLOAD_TYPE])
             .expect_err("wrong key");

@@ -19,7 +19,6 @@ use procurize_server::store::{JobState, Step, Store};
 use procurize_server::{Config, Service};
 use procurize_sim::webhook::{Delivery, Outcome, Schedule};
 use procurize_sim::{SAMPLE_ORGANIZATION, SimData, Simulator};
-use rand_core::RngCore as _;
 
 use crate::args::DemoArgs;
 use crate::{Exit, UsageError};
@@ -152,10 +151,11 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     let organization: Uuid = SAMPLE_ORGANIZATION.parse()?;
 
     // A fresh signing key and webhook secret, in files the configuration names.
-    let key = SigningKey::generate(Algorithm::P256);
+    let key = SigningKey::generate(Algorithm::P256)?;
     let (_, public_path) = write_key_pair(&key, &out.join("keys").join("evidence"))?;
     let mut secret_bytes = [0u8; 32];
-    rand_core::OsRng.fill_bytes(&mut secret_bytes);
+    getrandom::fill(&mut secret_bytes)
+        .map_err(|e| anyhow::anyhow!("the system's random generator failed: {e}"))?;
     let secret: String = secret_bytes.iter().map(|b| format!("{b:02x}")).collect();
     write_secret(&out.join("webhook-secret"), &secret)?;
     let config_path = out.join("procurize.toml");

@@ -7,7 +7,7 @@ use crate::args::{Global, KeygenArgs};
 
 pub(crate) fn run(global: &Global, args: &KeygenArgs) -> anyhow::Result<Exit> {
     let algorithm: Algorithm = args.algorithm.parse()?;
-    let key = SigningKey::generate(algorithm);
+    let key = SigningKey::generate(algorithm)?;
     let (private, public) = write_key_pair(&key, &args.out)?;
     if !global.quiet {
         eprintln!(

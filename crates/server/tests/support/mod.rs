@@ -128,7 +128,7 @@ pub fn write_config(
     std::fs::write(dir.join("old-secret"), OLD_SECRET).expect("write secret");
     std::fs::write(dir.join("standard-secret"), STANDARD_SECRET).expect("write secret");
     std::fs::write(dir.join("slack.token"), slack_token).expect("write token");
-    let key = SigningKey::generate(Algorithm::P256);
+    let key = SigningKey::generate(Algorithm::P256).expect("key");
     if !dir.join("evidence.key").exists() {
         write_key_pair(&key, &dir.join("evidence")).expect("key pair");
     }
