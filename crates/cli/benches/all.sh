@@ -36,7 +36,10 @@ PY
 }
 
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}x')" "$1" "$2"; }
-ms() { python3 -c "import sys; print(f'{float(sys.argv[1]) * 1e3:.2f} ms')" "$1"; }
+# duration SECONDS: in ms, or in µs below a millisecond.
+duration() {
+  python3 -c "import sys; t = float(sys.argv[1]); print(f'{t * 1e3:.2f} ms' if t >= 1e-3 else f'{t * 1e6:.2f} µs')" "$1"
+}
 
 step() { echo "=== $*" >&2; }
 
@@ -45,18 +48,18 @@ cargo bench -q -p procurize-core --bench webhook -- --noplot > "$logs/webhook.lo
 sha=$(criterion_median "webhook-2KiB/sha256 (reference)")
 for scheme in hmac standard-webhooks; do
   t=$(criterion_median "webhook-2KiB/verify $scheme")
-  row "webhook verify ($scheme), 2 KiB" "raw SHA-256: $(ms "$sha")" "$(ratio "$t" "$sha") ($(ms "$t"))" "—"
+  row "webhook verify ($scheme), 2 KiB" "raw SHA-256: $(duration "$sha")" "$(ratio "$t" "$sha") ($(duration "$t"))" "—"
 done
 
 step "criterion: gate evaluation"
 cargo bench -q -p procurize-gate --bench evaluate -- --noplot > "$logs/evaluate.log" 2>&1
 t=$(criterion_median "evaluate 10,000 reports")
-row "gate evaluate, 10,000 reports" "—" "$(ms "$t")" "< 10 ms"
+row "gate evaluate, 10,000 reports" "—" "$(duration "$t")" "< 10 ms"
 
 step "criterion: notification templates"
 cargo bench -q -p procurize-notify --bench render -- --noplot > "$logs/render.log" 2>&1
 t=$(criterion_median "templates/every default template, every event")
-row "render every default template × every event" "—" "$(ms "$t")" "—"
+row "render every default template × every event" "—" "$(duration "$t")" "—"
 
 step "notification fan-out"
 cargo bench -q -p procurize-notify --bench fanout > "$logs/fanout.log" 2>&1
@@ -83,8 +86,9 @@ row "serve: signed 2 KiB deliveries stored" "bare axum: $bare" "${r}x ($served)"
 echo
 echo "| figure | reference (same run) | ratio / value | goal |"
 echo "|---|---|---|---|"
+# A `|` inside a cell (`curl | jq`) is escaped so it does not split the cell.
 while IFS=$'\t' read -r figure reference value goal; do
-  echo "| $figure | $reference | $value | $goal |"
+  echo "| ${figure//|/\\|} | ${reference//|/\\|} | ${value//|/\\|} | ${goal//|/\\|} |"
 done < "$rows"
 echo
 echo "logs: $logs"
