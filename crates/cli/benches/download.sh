@@ -19,7 +19,8 @@ for i in "${!sizes[@]}"; do
   id=${ids[$i]}
   url="$base/security/report/files?org=$org&reports=$id"
   echo "=== ${sizes[$i]} MiB archive"
-  hyperfine --warmup 1 --runs 5 --export-json "$work/h.json" \
+  # `sync` first: no run pays for the writeback of the one before it.
+  hyperfine --warmup 1 --runs 5 --prepare sync --export-json "$work/h.json" \
     -n curl "curl -sf -o $work/curl.zip '$url'" \
     -n procurize "$bin -q --base-url $base --org $org reports download --report $id -o $work/procurize.zip"
   ratio=$(python3 - "$work/h.json" "${sizes[$i]}" <<'PY'

@@ -217,13 +217,18 @@ async fn measure(
     }
 }
 
+/// Cargo's target folder: `CARGO_TARGET_DIR` when set (it may be outside the workspace), else the
+/// workspace's `target`.
+fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+}
+
 fn procurize_binary() -> PathBuf {
-    arg("--procurize").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-        target.join("release/procurize")
-    })
+    arg("--procurize")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("release/procurize"))
 }
 
 fn print(name: &str, run: &Run) {
@@ -266,8 +271,8 @@ fn main() {
     );
     assert_eq!(bodies[0].0.len(), BODY_SIZE);
 
-    let dir = tempfile::tempdir_in(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-        .expect("temp dir");
+    // On the target folder's disk, not a tmpfs: the store's fsyncs are part of what is measured.
+    let dir = tempfile::tempdir_in(target_dir()).expect("temp dir");
     std::fs::write(dir.path().join("secret"), SECRET).expect("secret");
     let port = free_port();
     let config = dir.path().join("procurize.toml");
