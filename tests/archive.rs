@@ -533,3 +533,91 @@ async fn api_failures_exit_3_and_no_match_is_reported() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_scopes_the_bundle_and_several_projects_are_named() {
+    let sim = Simulator::start_sample().await.expect("sim");
+    let dir = tempfile::tempdir().expect("dir");
+    let (key, public) = keygen(dir.path(), "signer", "p256");
+    let artifacts = |bundle: &Path| {
+        entries(bundle)
+            .keys()
+            .filter(|n| n.starts_with("artifacts/"))
+            .count()
+    };
+
+    let all = dir.path().join("all.zip");
+    let out = output(archive(&sim, &key, &all, &["--version", "1.0"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).lines().next(),
+        Some(
+            "note: the bundle holds the reports of 2 projects: Test product, 会計ポータル. \
+             To archive one, pass --project NAME (repeatable)."
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(artifacts(&all), 5);
+
+    let one = dir.path().join("one.zip");
+    let out = output(archive(
+        &sim,
+        &key,
+        &one,
+        &["--version", "1.0", "--project", "会計ポータル"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("note:"), "{}", stderr(&out));
+    assert_eq!(artifacts(&one), 2);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&entries(&one)["manifest.json"]).expect("manifest");
+    assert_eq!(
+        manifest["selection"]["projects"],
+        serde_json::json!(["会計ポータル"]),
+        "{manifest:#}"
+    );
+    assert_eq!(verify(&one, &public).status.code(), Some(0));
+
+    // A project without reports is named with the ones that have some; nothing is written.
+    let none = dir.path().join("none.zip");
+    let out = output(archive(
+        &sim,
+        &key,
+        &none,
+        &[
+            "--version",
+            "1.0",
+            "--project",
+            "会計ポータル",
+            "--project",
+            "Payments API",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "project `Payments API` has no report at the versions asked for; \
+             these projects have: Test product, 会計ポータル"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!none.exists());
+    // Projects narrow versions; reports named by ID are already exact.
+    let out = output(archive(
+        &sim,
+        &key,
+        &none,
+        &[
+            "--report",
+            "00000000-0000-0000-0000-000000000100",
+            "--project",
+            "X",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

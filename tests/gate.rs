@@ -226,3 +226,72 @@ async fn github_actions_mode_annotates_summarises_and_sets_outputs() {
         "{summary}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_projects_at_a_version_are_named_and_project_scopes_the_gate() {
+    let sim = Simulator::start_sample().await.expect("sim");
+    let dir = tempfile::tempdir().expect("dir");
+    let json = dir.path().join("gate.json");
+    let document = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("valid")
+    };
+
+    // Two products share version 1.0: the first line says so and how to choose.
+    let mut command = gate(&sim);
+    command.args(["--version", "1.0", "--min-rating", "E", "--json"]);
+    command.arg(&json);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().next(),
+        Some(
+            "note  reports of 2 projects match version = 1.0 and were gated together: \
+             Test product, 会計ポータル. To gate one, pass --project NAME (repeatable)."
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let seen = serde_json::json!(["Test product", "会計ポータル"]);
+    assert_eq!(document()["projectsSeen"], seen);
+    assert_eq!(document()["projectsChosen"], serde_json::json!([]));
+
+    // One project chosen: only its reports, no notice, both recorded.
+    let mut command = gate(&sim);
+    command.args([
+        "--version",
+        "1.0",
+        "--min-rating",
+        "E",
+        "--project",
+        "会計ポータル",
+        "--json",
+    ]);
+    command.arg(&json);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !stdout(&out).contains("were gated together"),
+        "{}",
+        stdout(&out)
+    );
+    let doc = document();
+    assert_eq!(doc["projectsSeen"], seen);
+    assert_eq!(doc["projectsChosen"], serde_json::json!(["会計ポータル"]));
+    let projects: Vec<&str> = doc["reports"]
+        .as_array()
+        .expect("reports")
+        .iter()
+        .map(|r| r["projectName"].as_str().expect("name"))
+        .collect();
+    assert_eq!(projects, ["会計ポータル", "会計ポータル"]);
+
+    // One project at the version is nothing to warn about.
+    let mut command = gate(&sim);
+    command.args(["--version", "v2.1.0", "--min-rating", "E"]);
+    let out = output(command).await;
+    assert!(
+        !stdout(&out).contains("were gated together"),
+        "{}",
+        stdout(&out)
+    );
+}

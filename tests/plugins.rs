@@ -196,8 +196,9 @@ async fn setup_downloads_verifies_and_installs_a_release() {
     ])
     .await;
     let install = tempfile::tempdir().expect("dir");
-    let mut command = install_sh("0.1.0", install.path());
-    command.env("PROCURIZE_DOWNLOAD_URL", &good);
+    // `{version}` in the mirror's URL becomes the version, without its `v`.
+    let mut command = install_sh("v0.1.0", install.path());
+    command.env("PROCURIZE_DOWNLOAD_URL", format!("{good}/{{version}}/"));
     let out = output(command).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let installed = install.path().join("procurize");
@@ -227,11 +228,29 @@ async fn setup_downloads_verifies_and_installs_a_release() {
     .await;
     let install = tempfile::tempdir().expect("dir");
     let mut command = install_sh("0.1.0", install.path());
-    command.env("PROCURIZE_DOWNLOAD_URL", &bad);
+    command.env("PROCURIZE_DOWNLOAD_URL", format!("{bad}/0.1.0"));
     let out = output(command).await;
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("checksum mismatch"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!install.path().join("procurize").exists());
+
+    // A mirror without the asset is an error, not a silent build from source.
+    let empty = mirror(Vec::new()).await;
+    let mut command = install_sh("0.1.0", install.path());
+    command.env("PROCURIZE_DOWNLOAD_URL", format!("{empty}/0.1.0"));
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot download {empty}/0.1.0/{archive}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("building from source"),
         "{}",
         stderr(&out)
     );
@@ -316,4 +335,35 @@ fn the_compliance_notify_action_runs_notify_with_its_inputs() {
         15
     );
     assert_eq!(script("maybe").status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_project_input_takes_one_name_per_line() {
+    let sim = Simulator::start_sample().await.expect("sim");
+    let dir = tempfile::tempdir().expect("dir");
+    let json = dir.path().join("gate.json");
+    let out = output(gate_sh(
+        &sim,
+        &[
+            ("INPUT_VERSION", "1.0"),
+            ("INPUT_MIN_RATING", "E"),
+            ("INPUT_PROJECT", "  会計ポータル \r\n\n Test product\n"),
+            ("INPUT_JSON_FILE", json.to_str().expect("utf-8")),
+        ],
+    ))
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("valid");
+    assert_eq!(
+        document["projectsChosen"],
+        serde_json::json!(["会計ポータル", "Test product"])
+    );
+    assert_eq!(document["summary"]["reports"], 5);
 }

@@ -7,6 +7,15 @@ args=()
 add() { # add FLAG VALUE: only when VALUE is not empty
   if [ -n "$2" ]; then args+=("$1" "$2"); fi
 }
+add_lines() { # add_lines FLAG TEXT: FLAG once per non-blank line of TEXT, trimmed
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do
+    line="${line%$'\r'}"
+    line="${line#"${line%%[![:space:]]*}"}"
+    line="${line%"${line##*[![:space:]]}"}"
+    if [ -n "$line" ]; then args+=("$1" "$line"); fi
+  done <<< "$2"
+}
 add --org "${INPUT_ORG:-}"
 add --base-url "${INPUT_BASE_URL:-}"
 args+=(gate)
@@ -16,10 +25,8 @@ add --max-version "${INPUT_MAX_VERSION:-}"
 add --policy "${INPUT_POLICY:-}"
 add --min-rating "${INPUT_MIN_RATING:-}"
 add --max-vulnerabilities "${INPUT_MAX_VULNERABILITIES:-}"
-while IFS= read -r line || [ -n "$line" ]; do
-  line="${line%$'\r'}"
-  if [ -n "${line// /}" ]; then args+=(--require-report "$line"); fi
-done <<< "${INPUT_REQUIRED_REPORTS:-}"
+add_lines --project "${INPUT_PROJECT:-}"
+add_lines --require-report "${INPUT_REQUIRED_REPORTS:-}"
 add --on-missing "${INPUT_ON_MISSING:-}"
 add --sarif "${INPUT_SARIF_FILE:-}"
 add --junit "${INPUT_JUNIT_FILE:-}"

@@ -4,7 +4,8 @@
 #   PROCURIZE_VERSION   latest (default) | X.Y.Z | source | installed
 #   PROCURIZE_REPO      owner/name of the releases (default procurize/procurize-pipeline)
 #   PROCURIZE_INSTALL_DIR  where to put it (default $RUNNER_TOOL_CACHE or $HOME/.procurize/bin)
-#   PROCURIZE_DOWNLOAD_URL  where release assets are fetched from instead of GitHub (a mirror)
+#   PROCURIZE_DOWNLOAD_URL  a mirror instead of GitHub: the base URL holding procurize-<target>.tar.gz
+#                       and its .sha256; `{version}` in it becomes the version (without a `v`)
 #
 # A release binary is downloaded for this OS and architecture and its SHA-256 checked against
 # the published checksum; when no binary matches, it is built from this action's own source
@@ -74,8 +75,10 @@ case "$version" in
       log "no release binary for $(uname -s) $(uname -m)"
       build_from_source
     else
-      if [ -n "${PROCURIZE_DOWNLOAD_URL:-}" ]; then
-        base="${PROCURIZE_DOWNLOAD_URL%/}/$version"
+      mirror="${PROCURIZE_DOWNLOAD_URL:-}"
+      if [ -n "$mirror" ]; then
+        base="${mirror%/}"
+        base="${base//\{version\}/${version#v}}"
       elif [ "$version" = latest ]; then
         base="https://github.com/$repo/releases/latest/download"
       else
@@ -94,6 +97,10 @@ case "$version" in
         if [ "$os" = pc-windows-msvc ]; then unzip -q -o "$work/$archive" -d "$work/x"; else mkdir -p "$work/x" && tar -xzf "$work/$archive" -C "$work/x"; fi
         mv "$(find "$work/x" -type f -name "procurize$exe" | head -n 1)" "$install_dir/procurize$exe"
         chmod +x "$install_dir/procurize$exe"
+      elif [ -n "$mirror" ]; then
+        # A mirror was chosen on purpose (often: no internet); building instead would hide it.
+        log "cannot download $base/$archive and its .sha256 from the mirror"
+        exit 1
       else
         log "no release asset $archive for version $version"
         build_from_source

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use procurize_core::{Client, Uuid, VersionFilter};
+use procurize_core::{Client, Report, Uuid, VersionFilter};
 use serde_json::json;
 
 use crate::bundle::{Artifact, Evidence, ServedList};
@@ -12,8 +12,14 @@ use crate::{ArchiveError, Limits, inspect_archive};
 /// What to archive: the reports of some versions, or reports named by ID.
 #[derive(Debug, Clone)]
 pub enum Selection {
-    /// Every report the list returns for the filter.
-    Versions(VersionFilter),
+    /// Every report the list returns for the filter, of these projects only when `projects` is
+    /// not empty (each one must have a report).
+    Versions {
+        /// The versions.
+        filter: VersionFilter,
+        /// The projects, by name; empty for every project.
+        projects: Vec<String>,
+    },
     /// These reports.
     Reports(Vec<Uuid>),
 }
@@ -31,7 +37,7 @@ pub async fn collect(
 ) -> Result<Evidence, ArchiveError> {
     let retrieval_started = clock();
     let (reports, lists, selection_json) = match selection {
-        Selection::Versions(filter) => {
+        Selection::Versions { filter, projects } => {
             let listing = client.list_reports_detailed(filter).await?;
             let lists = listing
                 .pages
@@ -45,15 +51,18 @@ pub async fn collect(
             for (name, value) in filter.query_pairs() {
                 described.insert(name.to_owned(), json!(value));
             }
+            let mut selection = json!({ "versions": described });
+            if !projects.is_empty() {
+                selection["projects"] = json!(projects);
+            }
+            let reports = of_projects(listing.reports.reports, projects)?;
             (
-                listing
-                    .reports
-                    .reports
+                reports
                     .into_iter()
                     .map(|r| (r.id, Some(r)))
                     .collect::<Vec<_>>(),
                 lists,
-                json!({ "versions": described }),
+                selection,
             )
         }
         Selection::Reports(ids) => (
@@ -112,4 +121,28 @@ pub async fn collect(
         retrieval_finished: clock(),
         tool_version: tool_version.to_owned(),
     })
+}
+
+/// The reports of `projects` (all of them when it is empty); a project without a report is an
+/// error naming it and the projects that do have reports.
+fn of_projects(reports: Vec<Report>, projects: &[String]) -> Result<Vec<Report>, ArchiveError> {
+    if projects.is_empty() {
+        return Ok(reports);
+    }
+    if let Some(absent) = projects
+        .iter()
+        .find(|p| !reports.iter().any(|r| &r.project_name == *p))
+    {
+        let mut seen: Vec<String> = reports.iter().map(|r| r.project_name.clone()).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        return Err(ArchiveError::ProjectNotFound {
+            project: absent.clone(),
+            seen,
+        });
+    }
+    Ok(reports
+        .into_iter()
+        .filter(|r| projects.contains(&r.project_name))
+        .collect())
 }

@@ -39,6 +39,14 @@ pub enum ArchiveError {
     /// The selection matched no report.
     #[error("no report matches; there is nothing to archive")]
     NothingToArchive,
+    /// A project chosen with `--project` has no report at the versions asked for.
+    #[error("project `{project}` has no report at the versions asked for; {}", if seen.is_empty() { "no project has".to_owned() } else { format!("these projects have: {}", seen.join(", ")) })]
+    ProjectNotFound {
+        /// The project asked for.
+        project: String,
+        /// The projects that have reports, in name order.
+        seen: Vec<String>,
+    },
     /// A downloaded report archive failed validation.
     #[error("the archive of report {report} is invalid{}: {reason}", entry.as_ref().map(|e| format!(", entry `{e}`")).unwrap_or_default())]
     BadReportArchive {

@@ -60,6 +60,28 @@ fn clock() -> anyhow::Result<impl Fn() -> String> {
     })
 }
 
+/// One line when versions were archived without `--project` and their reports belong to several
+/// projects: how many and which, and how to choose one.
+fn scope_notice(selection: &Selection, evidence: &procurize_archive::Evidence) -> Option<String> {
+    let Selection::Versions { projects, .. } = selection else {
+        return None;
+    };
+    let mut seen: Vec<&str> = evidence
+        .artifacts
+        .iter()
+        .filter_map(|a| a.report.as_ref().map(|r| r.project_name.as_str()))
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    (projects.is_empty() && seen.len() > 1).then(|| {
+        format!(
+            "note: the bundle holds the reports of {} projects: {}. To archive one, pass --project NAME (repeatable).",
+            seen.len(),
+            seen.join(", ")
+        )
+    })
+}
+
 pub(crate) async fn run(global: &Global, args: ArchiveArgs) -> anyhow::Result<Exit> {
     let key = signing_key(&args)?;
     if args.out.exists() {
@@ -70,11 +92,14 @@ pub(crate) async fn run(global: &Global, args: ArchiveArgs) -> anyhow::Result<Ex
         .into());
     }
     let selection = if args.reports.is_empty() {
-        Selection::Versions(VersionFilter::new(
-            args.version.clone(),
-            args.min_version.clone(),
-            args.max_version.clone(),
-        )?)
+        Selection::Versions {
+            filter: VersionFilter::new(
+                args.version.clone(),
+                args.min_version.clone(),
+                args.max_version.clone(),
+            )?,
+            projects: args.projects.clone(),
+        }
     } else {
         Selection::Reports(args.reports.clone())
     };
@@ -104,6 +129,9 @@ pub(crate) async fn run(global: &Global, args: ArchiveArgs) -> anyhow::Result<Ex
     .await?;
     let written = write_bundle(&evidence, &key, &args.out)?;
     if !global.quiet {
+        if let Some(notice) = scope_notice(&selection, &evidence) {
+            eprintln!("{notice}");
+        }
         let size = std::fs::metadata(&written.path)
             .map(|m| m.len())
             .unwrap_or(0);

@@ -339,6 +339,9 @@ pub(crate) struct ArchiveArgs {
     /// A report ID instead of versions; repeatable
     #[arg(long = "report", value_name = "ID", value_parser = parse_uuid)]
     pub(crate) reports: Vec<Uuid>,
+    /// Archive only this project's reports (repeatable; each one must have reports)
+    #[arg(long = "project", value_name = "NAME", conflicts_with = "reports")]
+    pub(crate) projects: Vec<String>,
     /// The signing key: a PKCS#8 PEM file (P-256 or Ed25519)
     #[arg(
         long,

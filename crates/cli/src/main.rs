@@ -178,7 +178,9 @@ fn exit_status(error: &anyhow::Error) -> Exit {
             use procurize_archive::ArchiveError as A;
             return match e {
                 A::Api(api) if api.is_usage() => Exit::Usage,
-                A::Api(_) | A::Io(_) | A::NothingToArchive => Exit::Runtime,
+                A::Api(_) | A::Io(_) | A::NothingToArchive | A::ProjectNotFound { .. } => {
+                    Exit::Runtime
+                }
                 A::BadReportArchive { .. } | A::InvalidArchive { .. } => Exit::CheckFailed,
                 _ => Exit::Usage,
             };

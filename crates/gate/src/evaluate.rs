@@ -19,6 +19,9 @@ use crate::policy::{OnMissing, Policy};
 /// deterministically (project, version by SemVer precedence, type), whatever order the reports
 /// came in. The reports move into the outcome: nothing is copied.
 pub fn evaluate(policy: &Policy, reports: Vec<Report>, today: Date) -> Outcome {
+    let mut projects_seen: Vec<String> = reports.iter().map(|r| r.project_name.clone()).collect();
+    projects_seen.sort_unstable();
+    projects_seen.dedup();
     let mut in_scope = reports;
     if !policy.projects.is_empty() {
         in_scope.retain(|r| policy.projects.contains(&r.project_name));
@@ -78,6 +81,8 @@ pub fn evaluate(policy: &Policy, reports: Vec<Report>, today: Date) -> Outcome {
         missing,
         superseded,
         expired_waivers,
+        projects_seen,
+        projects_chosen: policy.projects.clone(),
     }
 }
 

@@ -272,6 +272,23 @@ pub struct Outcome {
     pub superseded: Vec<Superseded>,
     /// Waivers past their expiry date (they no longer apply).
     pub expired_waivers: Vec<ExpiredWaiver>,
+    /// Every project that has reports in the listed versions, chosen or not, in name order.
+    /// Organizations hold many products that share version numbers; this is how a reader sees
+    /// that a gate without `projects` judged several of them together.
+    #[serde(default)]
+    pub projects_seen: Vec<String>,
+    /// The projects the policy chose (`--project`); empty when every project was gated.
+    #[serde(default)]
+    pub projects_chosen: Vec<String>,
+}
+
+impl Outcome {
+    /// The projects gated together without having been chosen: `Some` when the policy chose
+    /// none and reports of more than one project were found.
+    pub fn unscoped_projects(&self) -> Option<&[String]> {
+        (self.projects_chosen.is_empty() && self.projects_seen.len() > 1)
+            .then_some(self.projects_seen.as_slice())
+    }
 }
 
 impl Outcome {

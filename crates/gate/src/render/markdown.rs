@@ -50,6 +50,9 @@ pub fn markdown(context: &Context, outcome: &Outcome) -> String {
         s.failed,
         s.missing
     );
+    if let Some(notice) = super::scope_notice(context, outcome, cell, "`--project NAME`") {
+        out.push_str(&format!("> [!NOTE]\n> {notice}\n\n"));
+    }
     if !outcome.reports.is_empty() {
         out.push_str("| Project | Version | Report | Rating | Vulnerabilities | Verdict | Why |\n");
         out.push_str("|---|---|---|:-:|--:|---|---|\n");

@@ -56,5 +56,25 @@ impl Context {
     }
 }
 
+/// One sentence when the policy chose no project and reports of several were gated together,
+/// naming how many and which, and how to choose: products of one organization often share version
+/// numbers, and one product's pipeline should not fail on another's report. `name` formats each
+/// project name for the output (escaping), `flag` is how the option is shown.
+pub(crate) fn scope_notice(
+    context: &Context,
+    outcome: &crate::Outcome,
+    name: fn(&str) -> String,
+    flag: &str,
+) -> Option<String> {
+    let projects = outcome.unscoped_projects()?;
+    let names: Vec<String> = projects.iter().map(|p| name(p)).collect();
+    Some(format!(
+        "reports of {} projects match {} and were gated together: {}. To gate one, pass {flag} (repeatable).",
+        projects.len(),
+        context.filter,
+        names.join(", ")
+    ))
+}
+
 /// The project's home page, where SARIF and other formats point for help.
 pub const INFORMATION_URI: &str = "https://github.com/procurize/procurize-pipeline";

@@ -5,6 +5,9 @@ use crate::{Outcome, Status};
 /// missing, superseded or expired; then the verdict.
 pub fn text(context: &Context, outcome: &Outcome) -> String {
     let mut out = String::new();
+    if let Some(notice) = super::scope_notice(context, outcome, str::to_owned, "--project NAME") {
+        out.push_str(&format!("note  {notice}\n"));
+    }
     let mark = |s: Status| match s {
         Status::Pass => "PASS",
         Status::Warn => "WARN",
