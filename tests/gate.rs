@@ -295,3 +295,130 @@ async fn several_projects_at_a_version_are_named_and_project_scopes_the_gate() {
         stdout(&out)
     );
 }
+
+#[path = "../crates/review/tests/fake/mod.rs"]
+mod fake;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pr_comment_creates_then_edits_and_a_refusal_is_only_a_warning() {
+    let sim = Simulator::start_sample().await.expect("sim");
+    let github = fake::github().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, r#"{"pull_request":{"number":7}}"#).expect("event");
+    let run = |version: &str| {
+        let mut command = gate(&sim);
+        command
+            .args(["--version", version, "--min-rating", "D", "--pr-comment"])
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_API_URL", &github.base)
+            .env("GITHUB_REPOSITORY", fake::REPOSITORY)
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("GITHUB_TOKEN", fake::TOKEN)
+            .env("GITHUB_OUTPUT", dir.path().join("output"))
+            .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"))
+            .env_remove("GITLAB_CI");
+        command
+    };
+    let out = output(run("2.0.0-rc.1")).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Commented on pull request acme/payments#7 (http://"),
+        "{}",
+        stderr(&out)
+    );
+    let out = output(run("v2.1.0")).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Updated the comment on pull request acme/payments#7"),
+        "{}",
+        stderr(&out)
+    );
+    let comments = github.comments();
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0]
+            .body
+            .contains("failed on an earlier run and passes now"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        comments[0].body.contains("Procurize security gate: passed"),
+        "{}",
+        comments[0].body
+    );
+
+    // GitHub refuses (no `pull-requests: write`): a warning annotation, the same exit status.
+    github.refuse_writes(403);
+    let out = output(run("2.0.0-rc.1")).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("::warning title=Procurize pull request comment::cannot comment on pull request acme/payments#7: GitHub answered PATCH"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("HTTP 403: Resource not accessible by integration"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains(fake::TOKEN) && !stderr(&out).contains(fake::TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pr_comment_outside_a_review_is_a_notice_and_gitlab_gets_a_note() {
+    let sim = Simulator::start_sample().await.expect("sim");
+    let mut command = gate(&sim);
+    command
+        .args(["--version", "v2.1.0", "--min-rating", "D"])
+        .env("PROCURIZE_PR_COMMENT", "true")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITLAB_CI");
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "notice: no pull request comment: not running in GitHub Actions or GitLab CI"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    let gitlab = fake::gitlab().await;
+    let mut command = gate(&sim);
+    command
+        .args([
+            "--version",
+            "v2.1.0",
+            "--min-rating",
+            "D",
+            "--project",
+            "Payments API",
+        ])
+        .env("PROCURIZE_PR_COMMENT", "yes")
+        .env_remove("GITHUB_ACTIONS")
+        .env("GITLAB_CI", "true")
+        .env("CI_API_V4_URL", format!("{}/api/v4", gitlab.base))
+        .env("CI_PROJECT_ID", fake::PROJECT.to_string())
+        .env("CI_MERGE_REQUEST_IID", fake::MERGE_REQUEST.to_string())
+        .env("PROCURIZE_GITLAB_TOKEN", fake::TOKEN);
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Commented on merge request !3 of project 42"),
+        "{}",
+        stderr(&out)
+    );
+    let notes = gitlab.comments();
+    assert_eq!(notes.len(), 1);
+    let scope = procurize_review::Scope::projects(&["Payments API".into()]);
+    assert!(
+        notes[0].body.starts_with(&format!(
+            "<!-- procurize-gate scope={} status=pass -->",
+            scope.key()
+        )),
+        "{}",
+        notes[0].body
+    );
+}

@@ -31,13 +31,17 @@ add --on-missing "${INPUT_ON_MISSING:-}"
 add --sarif "${INPUT_SARIF_FILE:-}"
 add --junit "${INPUT_JUNIT_FILE:-}"
 add --json "${INPUT_JSON_FILE:-}"
-case "${INPUT_NO_FAIL:-false}" in
-  true | True | TRUE | 1 | yes) args+=(--no-fail) ;;
-  false | False | FALSE | 0 | no | "") ;;
-  *)
-    echo "::error::no-fail must be true or false, not ${INPUT_NO_FAIL}"
-    exit 2
-    ;;
-esac
+switch() { # switch INPUT VALUE FLAG: FLAG when VALUE is true; an error unless it is true or false
+  case "$2" in
+    true | True | TRUE | 1 | yes) args+=("$3") ;;
+    false | False | FALSE | 0 | no | "") ;;
+    *)
+      echo "::error::$1 must be true or false, not $2"
+      exit 2
+      ;;
+  esac
+}
+switch no-fail "${INPUT_NO_FAIL:-false}" --no-fail
+switch pr-comment "${INPUT_PR_COMMENT:-false}" --pr-comment
 
 exec "${PROCURIZE:-procurize}" "${args[@]}"

@@ -452,6 +452,19 @@ pub(crate) struct GateArgs {
     /// Report a failed gate but exit 0
     #[arg(long)]
     pub(crate) no_fail: bool,
+    /// Post the verdict as one comment on the pull request (GitHub Actions: GITHUB_TOKEN) or
+    /// merge request (GitLab CI: PROCURIZE_GITLAB_TOKEN), edited in place on every run; a
+    /// failure to comment is a warning and never changes the exit status
+    #[arg(
+        long,
+        env = "PROCURIZE_PR_COMMENT",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub(crate) pr_comment: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -80,6 +80,15 @@ pub(crate) async fn run(global: &Global, args: GateArgs) -> anyhow::Result<Exit>
     };
     out.write_all(shown.as_bytes())?;
     out.flush()?;
+    drop(out);
+    if args.pr_comment {
+        let comment = procurize_review::Comment {
+            scope: &procurize_review::Scope::projects(&outcome.projects_chosen),
+            status: outcome.status,
+            markdown: &render::markdown(&context, &outcome),
+        };
+        crate::review::comment(&comment, global.timeout, in_github).await;
+    }
 
     if let Some(first) = write_errors.into_iter().next() {
         return Err(anyhow::Error::new(first).context("could not write every requested output"));

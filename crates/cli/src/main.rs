@@ -14,6 +14,7 @@ mod keygen;
 mod notify;
 mod output;
 mod reports;
+mod review;
 mod serve;
 mod sim;
 
