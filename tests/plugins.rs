@@ -20,7 +20,8 @@ fn gate_sh(sim: &Simulator, inputs: &[(&str, &str)]) -> Command {
         .env("PROCURIZE", binary())
         .env("INPUT_ORG", SAMPLE_ORGANIZATION)
         .env("INPUT_BASE_URL", sim.base_url())
-        .env_remove("GITHUB_ACTIONS");
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITLAB_CI");
     for (name, value) in inputs {
         command.env(name, value);
     }
@@ -74,6 +75,29 @@ async fn the_action_maps_every_input_to_a_flag() {
     .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout(&out).contains("::error::no-fail must be true or false"));
+
+    // pr-comment true reaches `--pr-comment`: outside a pull request, a notice and the same status.
+    let out = output(gate_sh(
+        &sim,
+        &[
+            ("INPUT_VERSION", "2.0.0-rc.1"),
+            ("INPUT_PR_COMMENT", "true"),
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("notice: no pull request comment"),
+        "{}",
+        stderr(&out)
+    );
+    let out = output(gate_sh(
+        &sim,
+        &[("INPUT_VERSION", "1.0"), ("INPUT_PR_COMMENT", "often")],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains("::error::pr-comment must be true or false, not often"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
