@@ -6,6 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::release::{mirror, release_archive};
 use common::{binary, output, stderr, stdout};
 use procurize_sim::{SAMPLE_ORGANIZATION, Simulator};
 
@@ -153,51 +154,6 @@ fn setup_uses_the_installed_binary_when_asked() {
         stdout(&out).lines().last(),
         Some(binary().to_str().expect("utf-8"))
     );
-}
-
-/// Serves `files` under `/<version>/` on 127.0.0.1, as a release mirror.
-async fn mirror(files: Vec<(String, Vec<u8>)>) -> String {
-    let files = std::sync::Arc::new(files);
-    let app = axum::Router::new().route(
-        "/{version}/{file}",
-        axum::routing::get(
-            move |axum::extract::Path((_, file)): axum::extract::Path<(String, String)>| {
-                let files = files.clone();
-                async move {
-                    match files.iter().find(|(name, _)| *name == file) {
-                        Some((_, bytes)) => (axum::http::StatusCode::OK, bytes.clone()),
-                        None => (axum::http::StatusCode::NOT_FOUND, Vec::new()),
-                    }
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
-
-fn release_archive(dir: &Path) -> (String, Vec<u8>) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "x86_64",
-        "aarch64" => "aarch64",
-        other => panic!("no release target for {other}"),
-    };
-    let name = format!("procurize-{arch}-unknown-linux-musl");
-    std::fs::create_dir_all(dir.join(&name)).expect("dir");
-    std::fs::copy(binary(), dir.join(&name).join("procurize")).expect("copy");
-    let status = Command::new("tar")
-        .args(["-czf", &format!("{name}.tar.gz"), &name])
-        .current_dir(dir)
-        .status()
-        .expect("tar");
-    assert!(status.success());
-    let archive = format!("{name}.tar.gz");
-    let bytes = std::fs::read(dir.join(&archive)).expect("read");
-    (archive, bytes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod release;
 pub mod smtp;
 
 use std::path::PathBuf;
