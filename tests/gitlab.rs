@@ -96,13 +96,14 @@ stages: [test]
     )
 }
 
-/// Runs the whole pipeline with the shell executor, as a merge request pipeline of `gitlab`;
-/// returns the log and whether it passed.
+/// Runs the whole pipeline with the shell executor, as a merge request pipeline of `gitlab`,
+/// with `extra` variables; returns the log and whether it passed.
 async fn run_pipeline(
     tool: &Path,
     repo: &Path,
     sim: &Simulator,
     gitlab: &fake::Fake,
+    extra: &[String],
 ) -> (String, bool) {
     let mut command = Command::new(tool);
     command
@@ -123,6 +124,9 @@ async fn run_pipeline(
         format!("CI_MERGE_REQUEST_IID={}", fake::MERGE_REQUEST),
         format!("PROCURIZE_GITLAB_TOKEN={}", fake::TOKEN),
     ] {
+        command.arg("--variable").arg(variable);
+    }
+    for variable in extra {
         command.arg("--variable").arg(variable);
     }
     let out = output(command).await;
@@ -151,7 +155,7 @@ async fn the_gate_and_notify_templates_run_for_real() {
         " Test product ,Payments API",
         &good,
     ));
-    let (log, passed) = run_pipeline(&tool, repo.path(), &sim, &gitlab).await;
+    let (log, passed) = run_pipeline(&tool, repo.path(), &sim, &gitlab, &[]).await;
     assert!(!passed, "{log}");
     assert!(
         log.contains("procurize.tar.gz: OK"),
@@ -203,7 +207,7 @@ async fn the_gate_and_notify_templates_run_for_real() {
 
     // A passing version: the gate passes and the notify job does not run.
     let repo = repository(&gate_pipeline("v2.1.0", "Payments API", &good));
-    let (log, passed) = run_pipeline(&tool, repo.path(), &sim, &gitlab).await;
+    let (log, passed) = run_pipeline(&tool, repo.path(), &sim, &gitlab, &[]).await;
     assert!(passed, "{log}");
     assert!(log.contains("gate passed for version = v2.1.0"), "{log}");
     assert!(
@@ -240,9 +244,70 @@ async fn the_gate_and_notify_templates_run_for_real() {
     ])
     .await;
     let repo = repository(&gate_pipeline("v2.1.0", "Payments API", &corrupt));
-    let (log, passed) = run_pipeline(&tool, repo.path(), &sim, &gitlab).await;
+    let (log, passed) = run_pipeline(&tool, repo.path(), &sim, &gitlab, &[]).await;
     assert!(!passed, "{log}");
     assert!(log.contains("procurize.tar.gz: FAILED"), "{log}");
     assert!(!log.contains("gate passed"), "{log}");
     assert!(!repo.path().join("procurize-gate.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_archive_template_runs_on_tags_and_its_bundle_verifies() {
+    let Some(tool) = gitlab_ci_local() else {
+        return;
+    };
+    let sim = Simulator::start_sample().await.expect("sim");
+    let gitlab = fake::gitlab().await;
+    let work = tempfile::tempdir().expect("dir");
+    let (archive, bytes) = release_archive(work.path());
+    let good = mirror(vec![
+        checksum_file(&archive, &bytes),
+        (archive.clone(), bytes),
+    ])
+    .await;
+    let key =
+        procurize_archive::SigningKey::generate(procurize_archive::Algorithm::P256).expect("key");
+    let pipeline = format!(
+        "include:
+  - local: templates/audit-archive.yml
+    inputs:
+      stage: test
+      project: Payments API
+      bundle: evidence.zip
+      procurize-version: 0.1.0
+      procurize-download-url: {good}/{{version}}
+stages: [test]
+"
+    );
+
+    // No tag: no job.
+    let repo = repository(&pipeline);
+    let (log, _) = run_pipeline(&tool, repo.path(), &sim, &gitlab, &[]).await;
+    assert!(!log.contains("procurize-audit-archive starting"), "{log}");
+
+    // On a tag: the bundle of that version, of the chosen project, signed with the key from the
+    // masked variable, which `procurize verify` accepts.
+    let repo = repository(&pipeline);
+    let pem = key.to_pkcs8_pem().expect("pem");
+    let variables = [
+        "CI_COMMIT_TAG=v2.1.0".to_owned(),
+        format!("PROCURIZE_SIGNING_KEY={}", pem.as_str()),
+    ];
+    let (log, passed) = run_pipeline(&tool, repo.path(), &sim, &gitlab, &variables).await;
+    assert!(passed, "{log}");
+    assert!(
+        !log.contains("PRIVATE KEY"),
+        "the key is never printed: {log}"
+    );
+    let bundle = repo.path().join("evidence.zip");
+    let public = work.path().join("signer.pub");
+    std::fs::write(&public, key.public_key().to_public_key_pem()).expect("write");
+    let verified = common::run(
+        common::procurize()
+            .arg("verify")
+            .arg(&bundle)
+            .arg("--key")
+            .arg(&public),
+    );
+    assert!(verified.status.success(), "{}", stdout(&verified));
 }
