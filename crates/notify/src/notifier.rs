@@ -189,6 +189,19 @@ impl Notifier {
         results
     }
 
+    /// The folders of the file channels, where an interrupted write can leave a temporary file
+    /// for [`procurize_core::fs::sweep_partials`].
+    pub fn file_folders(&self) -> Vec<&std::path::Path> {
+        self.config
+            .channels
+            .values()
+            .filter_map(|c| match c {
+                crate::config::ChannelConfig::File(file) => Some(file.folder.as_path()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The compiled templates.
     pub fn templates(&self) -> &Templates {
         &self.templates

@@ -16,6 +16,8 @@ pub enum DeliveryOutcome {
     Accepted,
     /// Every event was already recorded.
     Duplicate,
+    /// Signed and valid, but with no report in it: nothing to record (200).
+    Empty,
     /// Missing or wrong signature (401).
     BadSignature,
     /// Not a valid payload (400).
@@ -32,9 +34,10 @@ pub enum DeliveryOutcome {
 
 impl DeliveryOutcome {
     /// Every outcome, in exposition order.
-    pub const ALL: [DeliveryOutcome; 8] = [
+    pub const ALL: [DeliveryOutcome; 9] = [
         Self::Accepted,
         Self::Duplicate,
+        Self::Empty,
         Self::BadSignature,
         Self::BadPayload,
         Self::TooLarge,
@@ -48,6 +51,7 @@ impl DeliveryOutcome {
         match self {
             Self::Accepted => "accepted",
             Self::Duplicate => "duplicate",
+            Self::Empty => "empty",
             Self::BadSignature => "bad_signature",
             Self::BadPayload => "bad_payload",
             Self::TooLarge => "too_large",

@@ -299,6 +299,15 @@ async fn handle(state: &AppState, request: Request) -> (DeliveryOutcome, Respons
             ),
         );
     }
+    if list.reports.is_empty() {
+        // Nothing to store or act on; counted apart so an empty delivery is not an accepted one.
+        tracing::info!(delivery = %delivery_id, organization = %list.organization_id, "delivery empty");
+        let body = json!({ "status": "empty", "new": 0, "duplicates": 0 });
+        return (
+            DeliveryOutcome::Empty,
+            (StatusCode::OK, axum::Json(body)).into_response(),
+        );
+    }
     let events = match events_of(&list) {
         Ok(events) => events,
         Err(message) => {
@@ -311,7 +320,7 @@ async fn handle(state: &AppState, request: Request) -> (DeliveryOutcome, Respons
     match state.committer.submit(events).await {
         Ok(accepted) => {
             state.metrics.events(accepted.new);
-            let (outcome, status, word) = if accepted.new > 0 || list.reports.is_empty() {
+            let (outcome, status, word) = if accepted.new > 0 {
                 (DeliveryOutcome::Accepted, StatusCode::ACCEPTED, "accepted")
             } else {
                 (DeliveryOutcome::Duplicate, StatusCode::OK, "duplicate")

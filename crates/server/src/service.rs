@@ -123,6 +123,16 @@ impl Service {
                 );
             }
         }
+        for folder in prepared.notifier.iter().flat_map(|n| n.file_folders()) {
+            let swept = procurize_core::fs::sweep_partials(folder);
+            if swept > 0 {
+                tracing::warn!(
+                    removed = swept,
+                    folder = %folder.display(),
+                    "removed unfinished messages left by an interrupted notify step"
+                );
+            }
+        }
         let metrics = Arc::new(Metrics::default());
         let dyn_store: Arc<dyn Store> = store.clone();
         let config = &prepared.config;

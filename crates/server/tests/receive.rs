@@ -302,6 +302,31 @@ async fn a_rotated_secret_is_accepted_beside_the_new_one() {
 }
 
 #[tokio::test]
+async fn a_signed_delivery_without_reports_is_counted_as_empty_and_stores_nothing() {
+    let harness = Harness::start(Options::default()).await;
+    let empty = Delivery::new(harness.url.clone(), payload(&[]), signer(SECRET));
+    assert_eq!(deliver(&empty).await, 200);
+    harness.idle().await;
+    assert!(
+        harness
+            .running()
+            .store()
+            .list(None, 100)
+            .expect("list")
+            .is_empty()
+    );
+    let metrics = harness.metrics().await;
+    assert!(
+        metrics.contains("procurize_deliveries_total{outcome=\"empty\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("procurize_deliveries_total{outcome=\"accepted\"} 0\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
 async fn without_the_old_secret_its_deliveries_are_refused() {
     let harness = Harness::start(Options::default()).await;
     let old = Delivery::new(harness.url.clone(), payload(&[0x101]), signer(OLD_SECRET));
@@ -488,4 +513,28 @@ async fn a_policy_requiring_report_types_lists_the_version_from_the_api() {
             .iter()
             .any(|p| p.to_string_lossy().ends_with(".gate_failed.eml"))
     );
+}
+
+#[tokio::test]
+async fn a_start_sweeps_the_temporary_files_a_killed_notify_step_left() {
+    let dir = tempfile::tempdir().expect("dir");
+    let sim = procurize_sim::Simulator::start_sample().await.expect("sim");
+    let (config, _) = support::write_config(
+        dir.path(),
+        &sim.base_url(),
+        &Options::default(),
+        "xoxb-test",
+    );
+    let messages = dir.path().join("messages");
+    std::fs::create_dir_all(&messages).expect("mkdir");
+    std::fs::write(messages.join(".procurize-k1ll3d.partial"), b"{\"half\":").expect("write");
+    std::fs::write(messages.join("earlier.json"), b"{}").expect("write");
+    let running = support::start(&config).await;
+    let mut left: Vec<String> = std::fs::read_dir(&messages)
+        .expect("read")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["earlier.json"]);
+    running.shutdown().await.expect("shutdown");
 }
