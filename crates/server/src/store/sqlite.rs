@@ -579,32 +579,35 @@ impl Store for SqliteStore {
         let connection = self.lock(Durability::Full);
         match target {
             RetryTarget::Job(id) => {
+                // One conditional statement: a worker claiming the job between a read and a
+                // write (another process on the same file) cannot have its claim reset.
+                let changed = connection
+                    .execute(
+                        "UPDATE jobs SET state = 'pending', attempts = 0, next_attempt_at = ?2,
+                                updated_at = ?2
+                         WHERE id = ?1 AND state IN ('dead', 'pending')",
+                        params![id, now],
+                    )
+                    .map_err(&error)?;
+                if changed > 0 {
+                    return Ok(changed);
+                }
                 let state: Option<String> = connection
                     .query_row("SELECT state FROM jobs WHERE id = ?1", params![id], |r| {
                         r.get(0)
                     })
                     .optional()
                     .map_err(&error)?;
-                match state.as_deref() {
-                    None => Err(ServerError::NotFound(format!("there is no job {id}"))),
-                    Some("done") => Err(ServerError::NotFound(format!(
-                        "job {id} is done; only dead or pending jobs can be retried"
-                    ))),
-                    Some("running") => Err(ServerError::NotFound(format!(
-                        "job {id} is running; it cannot be retried now"
-                    ))),
-                    Some("waiting") => Err(ServerError::NotFound(format!(
-                        "job {id} waits for the step before it; retry that job instead"
-                    ))),
-                    Some(_) => connection
-                        .execute(
-                            "UPDATE jobs SET state = 'pending', attempts = 0, next_attempt_at = ?2,
-                                    updated_at = ?2
-                             WHERE id = ?1",
-                            params![id, now],
-                        )
-                        .map_err(&error),
-                }
+                Err(ServerError::NotFound(match state.as_deref() {
+                    None => format!("there is no job {id}"),
+                    Some("running") => format!("job {id} is running; it cannot be retried now"),
+                    Some("waiting") => {
+                        format!("job {id} waits for the step before it; retry that job instead")
+                    }
+                    Some(other) => {
+                        format!("job {id} is {other}; only dead or pending jobs can be retried")
+                    }
+                }))
             }
             RetryTarget::AllDead => connection
                 .execute(
@@ -812,6 +815,14 @@ mod tests {
             store.retry(RetryTarget::Job(999), 5),
             Err(ServerError::NotFound(_))
         ));
+        // The claimed job is running: a retry is refused and does not take it from its worker.
+        let refused = store
+            .retry(RetryTarget::Job(again[0].id), 6)
+            .expect_err("running");
+        assert!(refused.to_string().contains("is running"), "{refused}");
+        let running = store.list(Some(JobState::Running), 10).expect("lists");
+        assert_eq!(running.len(), 1);
+        assert_eq!(running[0].attempts, 1, "the claim is untouched");
     }
 
     #[test]
