@@ -174,12 +174,12 @@ impl Service {
         });
         let app = router(state.clone(), &config.server.path);
         let (stop_http, mut http_stopped) = watch::channel(false);
+        let header_timeout = state.request_timeout;
         let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = http_stopped.wait_for(|stop| *stop).await;
-                })
-                .await
+            serve(listener, app, header_timeout, async move {
+                let _ = http_stopped.wait_for(|stop| *stop).await;
+            })
+            .await
         });
         let (stop_workers, workers_stopped) = watch::channel(false);
         let workers = (0..config.jobs.workers)
@@ -206,6 +206,50 @@ impl Service {
             _lock: lock,
         })
     }
+}
+
+/// Serves `app` on `listener` until `stop` resolves, then lets the open connections finish.
+///
+/// Each connection is hyper's HTTP/1 server with a header-read time-out: a client that sends its
+/// headers a byte at a time, stops half-way through them, or connects and sends nothing is cut
+/// off after `header_timeout` (bodies have the receiver's own time-out, answered with 408).
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    header_timeout: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    tokio::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little instead of spinning.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("connection closed: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 fn hostname() -> String {

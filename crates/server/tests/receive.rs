@@ -538,3 +538,82 @@ async fn a_start_sweeps_the_temporary_files_a_killed_notify_step_left() {
     assert_eq!(left, ["earlier.json"]);
     running.shutdown().await.expect("shutdown");
 }
+
+/// Reads until the server closes the connection; whether it did within `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 1024];
+    tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn slow_half_sent_and_silent_headers_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let harness = Harness::start(Options {
+        server: "request_timeout_seconds = 1".into(),
+        ..Options::default()
+    })
+    .await;
+    let addr = harness.running().addr();
+    let limit = std::time::Duration::from_secs(5);
+
+    // Connects and sends nothing.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // Stops half-way through a header line.
+    let mut half = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    half.write_all(b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
+        .await
+        .expect("write");
+    // Sends its headers one byte at a time, a byte every 100 ms, for as long as it may.
+    let mut dribble = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut read_half, mut write_half) = dribble.split();
+    let headers = b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    let writer = async {
+        for byte in headers {
+            if write_half.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    let reader = async {
+        use tokio::io::AsyncReadExt;
+        let mut buffer = [0u8; 1024];
+        tokio::time::timeout(limit, async {
+            loop {
+                match read_half.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .is_ok()
+    };
+    let (_, dribble_closed) = tokio::join!(writer, reader);
+    assert!(
+        dribble_closed,
+        "a byte-at-a-time client was still connected after 5 s"
+    );
+    assert!(
+        closed_within(&mut half, limit).await,
+        "a half-sent header was still open after 5 s"
+    );
+    assert!(
+        closed_within(&mut silent, limit).await,
+        "a silent client was still connected after 5 s"
+    );
+
+    // The server still answers everyone else.
+    let delivery = Delivery::new(harness.url.clone(), payload(&[0x100]), signer(SECRET));
+    assert_eq!(deliver(&delivery).await, 202);
+}
