@@ -172,6 +172,9 @@ impl Workflow {
                 }
                 continue;
             }
+            // While the batch runs, its leases are renewed, so a step slower than the lease is
+            // not claimed (and run) again by another worker.
+            let heartbeat = self.heartbeat(jobs.iter().map(|j| j.id).collect(), lease_ms);
             // Run the batch; once stopping, the jobs not started go back, their attempt uncounted.
             let mut results = Vec::with_capacity(jobs.len());
             for job in jobs {
@@ -183,7 +186,31 @@ impl Workflow {
                 results.push((job.id, finish));
             }
             self.record(results).await;
+            heartbeat.abort();
         }
+    }
+
+    /// Renews the leases of `jobs` every third of the lease until aborted.
+    fn heartbeat(&self, jobs: Vec<i64>, lease_ms: i64) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let owner = self.owner.clone();
+        let every = Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(1000).max(10));
+        tokio::spawn(async move {
+            let jobs = Arc::new(jobs);
+            loop {
+                tokio::time::sleep(every).await;
+                let (store, owner, jobs) = (store.clone(), owner.clone(), jobs.clone());
+                let renewed = tokio::task::spawn_blocking(move || {
+                    store.extend_leases(&owner, &jobs, now_millis().saturating_add(lease_ms))
+                })
+                .await;
+                match renewed {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!("cannot renew the leases of running jobs: {e}"),
+                    Err(e) => tracing::warn!("renewing leases failed: {e}"),
+                }
+            }
+        })
     }
 
     /// Records a batch of results in one transaction.

@@ -617,3 +617,54 @@ async fn slow_half_sent_and_silent_headers_are_cut_off() {
     let delivery = Delivery::new(harness.url.clone(), payload(&[0x100]), signer(SECRET));
     assert_eq!(deliver(&delivery).await, 202);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_slower_than_its_lease_runs_once() {
+    // Every API answer takes 2.5 s; the lease is 1 s and two workers are waiting for work.
+    let sim = procurize_sim::Simulator::start_local(procurize_sim::SimConfig::sample_with(
+        procurize_sim::Faults {
+            latency: std::time::Duration::from_millis(2500),
+            ..procurize_sim::Faults::default()
+        },
+    ))
+    .await
+    .expect("sim");
+    let dir = tempfile::tempdir().expect("dir");
+    let (config, _) = support::write_config(
+        dir.path(),
+        &sim.base_url(),
+        &Options::default(),
+        "xoxb-test",
+    );
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.contains("poll_millis = 20\n"));
+    std::fs::write(
+        &config,
+        text.replace(
+            "poll_millis = 20\n",
+            "poll_millis = 20\nlease_seconds = 1\n",
+        ),
+    )
+    .expect("config");
+    let running = support::start(&config).await;
+    let delivery = Delivery::new(running.webhook_url(), payload(&[0x100]), signer(SECRET));
+    assert_eq!(deliver(&delivery).await, 202);
+    assert!(running.wait_idle(std::time::Duration::from_secs(60)).await);
+    let jobs = running.store().list(None, 100).expect("list");
+    let archive = jobs
+        .iter()
+        .find(|j| j.step == Step::Archive)
+        .expect("archive job");
+    assert_eq!(archive.state, JobState::Done);
+    assert_eq!(
+        archive.attempts, 1,
+        "the slow step was not claimed again: {jobs:?}"
+    );
+    let downloads = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/files"))
+        .count();
+    assert_eq!(downloads, 1, "one download, not one per expired lease");
+    running.shutdown().await.expect("shutdown");
+}

@@ -31,6 +31,9 @@ impl Store for FullDisk {
     fn claim(&self, _: &str, _: i64, _: i64, _: usize) -> Result<Vec<ClaimedJob>, ServerError> {
         Err(full())
     }
+    fn extend_leases(&self, _: &str, _: &[i64], _: i64) -> Result<usize, ServerError> {
+        Err(full())
+    }
     fn finish_many(
         &self,
         _: &str,

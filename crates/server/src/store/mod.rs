@@ -226,6 +226,11 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, ServerError>;
 
+    /// Extends to `until` the leases `owner` still holds on `jobs` (the heartbeat of a batch
+    /// whose steps are running); returns how many were extended. A lease already lost is not
+    /// taken back.
+    fn extend_leases(&self, owner: &str, jobs: &[i64], until: i64) -> Result<usize, ServerError>;
+
     /// Records the ends of attempts by `owner`, in one transaction. Each is false when the lease
     /// was lost (the job was taken over), in which case that job is not changed.
     fn finish_many(

@@ -651,6 +651,24 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(&error)
     }
 
+    fn extend_leases(&self, owner: &str, jobs: &[i64], until: i64) -> Result<usize, ServerError> {
+        let error = store_error("cannot extend leases");
+        let mut connection = self.lock(Durability::Process);
+        let tx = connection.transaction().map_err(&error)?;
+        let mut extended = 0;
+        for job in jobs {
+            extended += tx
+                .execute(
+                    "UPDATE jobs SET lease_until = ?3
+                     WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
+                    params![job, owner, until],
+                )
+                .map_err(&error)?;
+        }
+        tx.commit().map_err(&error)?;
+        Ok(extended)
+    }
+
     fn release_stale_leases(&self, owner: &str) -> Result<usize, ServerError> {
         self.lock(Durability::Process)
             .execute(
