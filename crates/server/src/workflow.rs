@@ -172,45 +172,48 @@ impl Workflow {
                 }
                 continue;
             }
-            // While the batch runs, its leases are renewed, so a step slower than the lease is
-            // not claimed (and run) again by another worker.
-            let heartbeat = self.heartbeat(jobs.iter().map(|j| j.id).collect(), lease_ms);
             // Run the batch; once stopping, the jobs not started go back, their attempt uncounted.
-            let mut results = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                let finish = if *stop.borrow() {
-                    OwnedFinish::Release
-                } else {
-                    self.run(&job).await
-                };
-                results.push((job.id, finish));
-            }
+            // While it runs, its leases are renewed every third of the lease (no task is spawned:
+            // the renewal shares this loop), so a step slower than the lease is not claimed and
+            // run again by another worker.
+            let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+            let batch = async {
+                let mut results = Vec::with_capacity(jobs.len());
+                for job in &jobs {
+                    let finish = if *stop.borrow() {
+                        OwnedFinish::Release
+                    } else {
+                        self.run(job).await
+                    };
+                    results.push((job.id, finish));
+                }
+                results
+            };
+            tokio::pin!(batch);
+            let every = Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(1000).max(10));
+            let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            let results = loop {
+                tokio::select! {
+                    results = &mut batch => break results,
+                    _ = renew.tick() => self.renew_leases(&ids, lease_ms).await,
+                }
+            };
             self.record(results).await;
-            heartbeat.abort();
         }
     }
 
-    /// Renews the leases of `jobs` every third of the lease until aborted.
-    fn heartbeat(&self, jobs: Vec<i64>, lease_ms: i64) -> tokio::task::JoinHandle<()> {
-        let store = self.store.clone();
-        let owner = self.owner.clone();
-        let every = Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(1000).max(10));
-        tokio::spawn(async move {
-            let jobs = Arc::new(jobs);
-            loop {
-                tokio::time::sleep(every).await;
-                let (store, owner, jobs) = (store.clone(), owner.clone(), jobs.clone());
-                let renewed = tokio::task::spawn_blocking(move || {
-                    store.extend_leases(&owner, &jobs, now_millis().saturating_add(lease_ms))
-                })
-                .await;
-                match renewed {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::warn!("cannot renew the leases of running jobs: {e}"),
-                    Err(e) => tracing::warn!("renewing leases failed: {e}"),
-                }
-            }
+    /// Extends the leases this worker holds on `jobs` to a full lease from now.
+    async fn renew_leases(&self, jobs: &[i64], lease_ms: i64) {
+        let (store, owner, jobs) = (self.store.clone(), self.owner.clone(), jobs.to_vec());
+        let renewed = tokio::task::spawn_blocking(move || {
+            store.extend_leases(&owner, &jobs, now_millis().saturating_add(lease_ms))
         })
+        .await;
+        match renewed {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("cannot renew the leases of running jobs: {e}"),
+            Err(e) => tracing::warn!("renewing leases failed: {e}"),
+        }
     }
 
     /// Records a batch of results in one transaction.
