@@ -49,13 +49,13 @@ impl Call<'_> {
 
 impl Http {
     pub(crate) fn new(timeout: Duration) -> Result<Self, ReviewError> {
+        let setup =
+            |e: &dyn std::fmt::Display| ReviewError::Config(format!("cannot set up HTTP: {e}"));
         let client = reqwest_builder(&ExtraRoots::none())
-            .and_then(|b| {
-                b.timeout(timeout).build().map_err(|e| {
-                    procurize_core::Error::Config(procurize_core::error_chain(&e).to_string())
-                })
-            })
-            .map_err(|e| ReviewError::Config(format!("cannot set up HTTP: {e}")))?;
+            .map_err(|e| setup(&e))?
+            .timeout(timeout)
+            .build()
+            .map_err(|e| setup(&procurize_core::error_chain(&e)))?;
         Ok(Http { client })
     }
 
