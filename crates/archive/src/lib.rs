@@ -69,3 +69,16 @@ pub enum ArchiveError {
         reason: String,
     },
 }
+
+impl ArchiveError {
+    /// Whether trying again later could succeed (the API or the network failed in a way that
+    /// passes, a file could not be written); not for a report archive that fails validation or
+    /// a key that cannot be used.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Api(error) => error.is_retryable(),
+            Self::Io(_) => true,
+            _ => false,
+        }
+    }
+}

@@ -198,7 +198,8 @@ pub(crate) struct ServeArgs {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub(crate) struct StoreArgs {
-    /// The server's configuration file (its `[store]` is used; no secret is read)
+    /// The server's configuration file (its `[store]` is used: the SQLite file, or the PostgreSQL
+    /// database, whose URL is read from its `url_env` or `url_file`; no other secret is read)
     #[arg(
         long,
         env = "PROCURIZE_CONFIG",
@@ -206,7 +207,7 @@ pub(crate) struct StoreArgs {
         hide_env_values = true
     )]
     pub(crate) config: Option<PathBuf>,
-    /// The store file itself
+    /// A SQLite store file itself
     #[arg(long, value_name = "FILE")]
     pub(crate) store: Option<PathBuf>,
 }

@@ -167,7 +167,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
 
     let config = Config::from_file(&config_path)?;
     let prepared = config.prepare(&config_path.display().to_string())?;
-    let service = Service::open(prepared)?;
+    let service = Service::open(prepared).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .context("cannot listen on 127.0.0.1")?;
@@ -409,8 +409,8 @@ async fn gather(
     let store = store.clone();
     let out = out.to_path_buf();
     let public = key.public_key();
-    tokio::task::spawn_blocking(move || {
-        let rows = store.list(None, 10_000)?;
+    {
+        let rows = store.list(None, 10_000).await?;
         let mut verdicts = Vec::new();
         let mut unfinished = BTreeMap::new();
         for row in rows.iter().rev() {
@@ -420,7 +420,7 @@ async fn gather(
             if row.step != Step::Gate {
                 continue;
             }
-            if let Some(output) = store.output(row.event_id, Step::Gate)? {
+            if let Some(output) = store.output(row.event_id, Step::Gate).await? {
                 let document: GateDocument = serde_json::from_str(&output)?;
                 let outcome = &document.outcome;
                 for report in &outcome.reports {
@@ -461,6 +461,5 @@ async fn gather(
             bundles,
             unfinished,
         })
-    })
-    .await?
+    }
 }

@@ -101,7 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Verify(args) => archive::verify(&args),
         Command::Sim(args) => sim::run(&cli.global, args).await,
         Command::Serve(args) => serve::run(args).await,
-        Command::Jobs(command) => serve::jobs(command, cli.global.quiet),
+        Command::Jobs(command) => serve::jobs(command, cli.global.quiet).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

@@ -1,10 +1,11 @@
 //! `procurize serve` and `procurize jobs`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::sync::Arc;
 
-use procurize_server::store::{JobRow, JobState, RetryTarget, Store};
-use procurize_server::{Config, Service, SqliteStore, now_millis, shutdown_signal};
+use procurize_server::config::{SqliteConfig, StoreConfig};
+use procurize_server::store::{self, JobId, JobRow, JobState, RetryTarget, Role, Store};
+use procurize_server::{Config, Service, now_millis, shutdown_signal};
 
 use crate::Exit;
 use crate::args::{JobsCommand, ServeArgs, StoreArgs};
@@ -14,10 +15,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     let origin = args.config.display().to_string();
     let prepared = config.prepare(&origin)?;
     if args.check_config {
-        // The store must open and take writes; the server's lock is not taken, so a running
-        // server's configuration can be checked beside it.
-        let store = SqliteStore::open(prepared.config.store_path())?;
-        store.check_writable()?;
+        // The store must open (a database: connect, its schema migrated to this version) and
+        // take writes; a SQLite server's lock is not taken, so a running server's configuration
+        // can be checked beside it.
+        let store = store::open(&prepared.config.store, Role::Admin).await?;
+        store.check_writable().await?;
         let config = &prepared.config;
         let mut out = anstream::stdout().lock();
         writeln!(out, "{origin}: configuration is valid")?;
@@ -46,7 +48,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Exit> {
             },
             config.webhook.secrets.len()
         )?;
-        writeln!(out, "  store         {} (writable)", store.path().display())?;
+        writeln!(out, "  store         {} (writable)", store.describe())?;
         if let Some(notifier) = &prepared.notifier {
             writeln!(
                 out,
@@ -64,30 +66,29 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<Exit> {
         }
         return Ok(Exit::Success);
     }
-    let running = Service::open(prepared)?.start().await?;
+    let running = Service::open(prepared).await?.start().await?;
     shutdown_signal().await;
     running.shutdown().await?;
     Ok(Exit::Success)
 }
 
-fn store_path(args: &StoreArgs) -> anyhow::Result<PathBuf> {
-    Ok(match (&args.config, &args.store) {
-        (_, Some(store)) => store.clone(),
-        (Some(config), None) => Config::from_file(config)?.store_path().to_path_buf(),
+/// The store the `jobs` commands work on: `--store FILE` (SQLite), or the configuration's.
+async fn open(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let config = match (&args.config, &args.store) {
+        (_, Some(path)) => StoreConfig::Sqlite(SqliteConfig { path: path.clone() }),
+        (Some(config), None) => Config::from_file(config)?.store,
         (None, None) => unreachable!("clap requires --config or --store"),
-    })
-}
-
-fn open(args: &StoreArgs) -> anyhow::Result<SqliteStore> {
-    let path = store_path(args)?;
-    if !path.is_file() {
+    };
+    if let StoreConfig::Sqlite(sqlite) = &config
+        && !sqlite.path.is_file()
+    {
         return Err(crate::UsageError(format!(
             "there is no store at {}; has the server run?",
-            path.display()
+            sqlite.path.display()
         ))
         .into());
     }
-    Ok(SqliteStore::open(&path)?)
+    Ok(store::open(&config, Role::Admin).await?)
 }
 
 fn time_text(millis: i64) -> String {
@@ -128,7 +129,7 @@ fn table(rows: &[JobRow]) -> String {
             row.state.to_string(),
             row.attempts.to_string(),
             when,
-            row.report_id.clone(),
+            row.report_id.to_string(),
             detail,
         ]);
     }
@@ -154,7 +155,7 @@ fn table(rows: &[JobRow]) -> String {
     out
 }
 
-pub(crate) fn jobs(command: JobsCommand, quiet: bool) -> anyhow::Result<Exit> {
+pub(crate) async fn jobs(command: JobsCommand, quiet: bool) -> anyhow::Result<Exit> {
     let mut out = anstream::stdout().lock();
     match command {
         JobsCommand::List {
@@ -163,9 +164,9 @@ pub(crate) fn jobs(command: JobsCommand, quiet: bool) -> anyhow::Result<Exit> {
             limit,
             format,
         } => {
-            let store = open(&store)?;
+            let store = open(&store).await?;
             let state = state.as_deref().and_then(JobState::parse);
-            let rows = store.list(state, limit)?;
+            let rows = store.list(state, limit).await?;
             if format == "json" {
                 serde_json::to_writer_pretty(&mut out, &rows)?;
                 writeln!(out)?;
@@ -182,12 +183,12 @@ pub(crate) fn jobs(command: JobsCommand, quiet: bool) -> anyhow::Result<Exit> {
             id,
             all_dead,
         } => {
-            let store = open(&store)?;
+            let store = open(&store).await?;
             let target = match id {
-                Some(id) if !all_dead => RetryTarget::Job(id),
+                Some(id) if !all_dead => RetryTarget::Job(JobId(id)),
                 _ => RetryTarget::AllDead,
             };
-            let count = store.retry(target, now_millis())?;
+            let count = store.retry(target, now_millis()).await?;
             if !quiet {
                 writeln!(
                     out,
@@ -198,9 +199,9 @@ pub(crate) fn jobs(command: JobsCommand, quiet: bool) -> anyhow::Result<Exit> {
             }
         }
         JobsCommand::Purge { store, older_than } => {
-            let store = open(&store)?;
+            let store = open(&store).await?;
             let before = now_millis() - i64::from(older_than) * 86_400_000;
-            let count = store.purge(before)?;
+            let count = store.purge(before).await?;
             if !quiet {
                 writeln!(
                     out,

@@ -172,6 +172,19 @@ impl Error {
         }
     }
 
+    /// Whether trying the same request again later could succeed: the transport failed, the
+    /// platform was overloaded or down (`408`, `429`, `5xx`), a file could not be written. Not
+    /// for what the platform will keep answering (`4xx`: no such report, no access), documents
+    /// of the wrong shape, or the caller's own mistakes. The workflow service makes a job that
+    /// fails with a non-retryable error dead at once.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Api { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            Self::Transport { .. } | Self::Io { .. } | Self::InvalidArchive { .. } => true,
+            _ => false,
+        }
+    }
+
     /// Whether the error is the caller's: bad input or configuration rather than a failure at
     /// run time. A command-line tool maps these to its usage exit code.
     pub fn is_usage(&self) -> bool {

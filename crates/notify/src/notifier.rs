@@ -33,6 +33,9 @@ pub struct Delivery {
     pub detail: String,
     /// Attempts made.
     pub attempts: u32,
+    /// For a failure: whether trying again later could succeed (a time-out, a 5xx, a 429)
+    /// rather than never (a 4xx the channel will keep giving, TLS required and not offered).
+    pub retryable: bool,
 }
 
 /// A configured notifier: templates compiled and checked, channels ready.
@@ -125,36 +128,47 @@ impl Notifier {
     /// configured is a failed delivery, never a panic.
     pub async fn deliver_to(&self, event: &Event, name: &str) -> Delivery {
         let Some(channel) = self.channels.get(name) else {
-            return delivery(
-                name,
-                event,
-                false,
-                format!("no channel `{name}` is configured"),
-                0,
-            );
+            return missing(name, event);
         };
         let mut attempts = 0;
         loop {
             attempts += 1;
-            // Every channel gets the same time-out per attempt, whatever its client does.
-            let attempt = tokio::time::timeout(self.timeout, channel.send(&self.templates, event))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(crate::channel::Failure {
-                        reason: format!("no answer within {} s", self.timeout.as_secs()),
-                        retry: true,
-                        retry_after: None,
-                    })
-                });
-            match attempt {
-                Ok(detail) => break delivery(name, event, true, detail, attempts),
+            match self.attempt(channel, event).await {
+                Ok(detail) => break delivery(name, event, Ok(detail), attempts),
                 Err(failure) if failure.retry && attempts < self.retry.max_attempts => {
                     tracing::warn!(channel = %name, attempt = attempts, "delivery failed: {}; retrying", failure.reason);
                     tokio::time::sleep(self.retry.delay(attempts, failure.retry_after)).await;
                 }
-                Err(failure) => break delivery(name, event, false, failure.reason, attempts),
+                Err(failure) => break delivery(name, event, Err(failure), attempts),
             }
         }
+    }
+
+    /// Makes one attempt to deliver one event to one channel, without retrying: for a caller
+    /// with a retry policy of its own (the workflow service's jobs), whose `retryable` tells it
+    /// whether to come back.
+    pub async fn deliver_once(&self, event: &Event, name: &str) -> Delivery {
+        let Some(channel) = self.channels.get(name) else {
+            return missing(name, event);
+        };
+        delivery(name, event, self.attempt(channel, event).await, 1)
+    }
+
+    /// One attempt, with the same time-out for every channel whatever its client does.
+    async fn attempt(
+        &self,
+        channel: &Channel,
+        event: &Event,
+    ) -> Result<String, crate::channel::Failure> {
+        tokio::time::timeout(self.timeout, channel.send(&self.templates, event))
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::channel::Failure {
+                    reason: format!("no answer within {} s", self.timeout.as_secs()),
+                    retry: true,
+                    retry_after: None,
+                })
+            })
     }
 
     /// Whether the channel can tell, after an interrupted attempt, if that attempt posted (a
@@ -211,10 +225,13 @@ impl Notifier {
 fn delivery(
     channel: &str,
     event: &Event,
-    delivered: bool,
-    detail: String,
+    result: Result<String, crate::channel::Failure>,
     attempts: u32,
 ) -> Delivery {
+    let (delivered, detail, retryable) = match result {
+        Ok(detail) => (true, detail, false),
+        Err(failure) => (false, failure.reason, failure.retry),
+    };
     Delivery {
         channel: channel.to_owned(),
         kind: event.kind,
@@ -222,5 +239,20 @@ fn delivery(
         delivered,
         detail,
         attempts,
+        retryable,
     }
+}
+
+/// The failed delivery to a channel that is not configured (it will not be, until a restart).
+fn missing(channel: &str, event: &Event) -> Delivery {
+    delivery(
+        channel,
+        event,
+        Err(crate::channel::Failure {
+            reason: format!("no channel `{channel}` is configured"),
+            retry: false,
+            retry_after: None,
+        }),
+        0,
+    )
 }

@@ -38,7 +38,7 @@ pub struct Config {
     pub webhook: WebhookSection,
     /// Where events and jobs are kept.
     #[serde(default)]
-    pub store: StoreSection,
+    pub store: StoreConfig,
     /// How jobs are run and retried.
     #[serde(default)]
     pub jobs: JobsSection,
@@ -212,38 +212,145 @@ pub struct WebhookSection {
     pub tolerance_seconds: Option<u64>,
 }
 
-/// `[store]`: where events and jobs are kept.
-#[derive(Debug, Clone, Deserialize)]
+/// `[store]`: where events and jobs are kept, chosen by `type` (default `sqlite`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// `type = "sqlite"`: one SQLite file (WAL, `synchronous=FULL`), for one server process.
+    Sqlite(SqliteConfig),
+    /// `type = "postgres"`: one PostgreSQL database, shared by any number of replicas.
+    Postgres(PostgresConfig),
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self::Sqlite(SqliteConfig {
+            path: default_store_path(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for StoreConfig {
+    /// A table tagged by `type`, which may be left out for SQLite (configurations written before
+    /// there was a choice keep working); each kind's keys are checked strictly.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let kind = match table.remove("type") {
+            None => "sqlite".to_owned(),
+            Some(toml::Value::String(kind)) => kind,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`type` must be a string (`sqlite` or `postgres`), not a {}",
+                    other.type_str()
+                )));
+            }
+        };
+        let value = toml::Value::Table(table);
+        let strict = |e: toml::de::Error| D::Error::custom(e.message().trim().to_owned());
+        match kind.as_str() {
+            "sqlite" => value.try_into().map(Self::Sqlite).map_err(strict),
+            "postgres" => value.try_into().map(Self::Postgres).map_err(strict),
+            other => Err(D::Error::custom(format!(
+                "unknown store type `{other}`; expected `sqlite` or `postgres`"
+            ))),
+        }
+    }
+}
+
+/// `[store]` with `type = "sqlite"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StoreSection {
-    /// The kind of store (default and, for now, only: `sqlite`).
-    #[serde(default, rename = "type")]
-    pub kind: StoreKind,
+pub struct SqliteConfig {
     /// The SQLite file (relative to the configuration file; default `procurize.db`).
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
 }
 
-/// The kinds of store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StoreKind {
-    /// One SQLite file (WAL, `synchronous=FULL`), for one server process.
-    #[default]
-    Sqlite,
+/// `[store]` with `type = "postgres"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// The environment variable holding the connection URL
+    /// (`postgres://user:password@host:port/database`); never the URL in the file.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// Or the file holding it (relative to the configuration file).
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
+    /// Connections kept open per replica (default 8).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// TLS to the database: `disable`, `require` (encrypted, the certificate not checked) or
+    /// `verify-full` (default: the certificate chains to `ca_cert` or the system's roots and
+    /// names the host).
+    #[serde(default)]
+    pub sslmode: SslMode,
+    /// A PEM file of CA certificates trusted for the database's certificate (relative to the
+    /// configuration file).
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+    /// How long connecting may take, in seconds (default 10).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_seconds: u64,
 }
 
-impl Default for StoreSection {
-    fn default() -> Self {
-        Self {
-            kind: StoreKind::Sqlite,
-            path: default_store_path(),
+impl PostgresConfig {
+    /// Where the URL comes from.
+    pub fn url_source(&self) -> SecretSource {
+        SecretSource {
+            env: self.url_env.clone(),
+            file: self.url_file.clone(),
         }
     }
 }
 
+/// TLS to PostgreSQL, with libpq's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum SslMode {
+    /// Plain TCP or a Unix socket.
+    #[serde(rename = "disable")]
+    Disable,
+    /// TLS, the server's certificate not verified (protects against listening, not against an
+    /// active attacker).
+    #[serde(rename = "require")]
+    Require,
+    /// TLS, the certificate verified and matching the host.
+    #[default]
+    #[serde(rename = "verify-full")]
+    VerifyFull,
+}
+
+fn default_pool_size() -> usize {
+    8
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+
 fn default_store_path() -> PathBuf {
     "procurize.db".into()
+}
+
+/// Makes the store's paths relative to the configuration file and checks what serde cannot.
+fn resolve_store(store: &mut StoreConfig, base: &Path, origin: &str) -> Result<(), ServerError> {
+    match store {
+        StoreConfig::Sqlite(sqlite) => sqlite.path = base.join(&sqlite.path),
+        StoreConfig::Postgres(postgres) => {
+            if postgres.url_env.is_some() == postgres.url_file.is_some() {
+                return Err(ServerError::Config(format!(
+                    "{origin}: a postgres `[store]` needs exactly one of `url_env` and `url_file`"
+                )));
+            }
+            if postgres.pool_size == 0 || postgres.connect_timeout_seconds == 0 {
+                return Err(ServerError::Config(format!(
+                    "{origin}: `store.pool_size` and `store.connect_timeout_seconds` must be at least 1"
+                )));
+            }
+            postgres.url_file = postgres.url_file.take().map(|f| base.join(f));
+            postgres.ca_cert = postgres.ca_cert.take().map(|f| base.join(f));
+        }
+    }
+    Ok(())
 }
 
 /// `[jobs]`: how workflow steps are run and retried.
@@ -303,15 +410,22 @@ fn default_poll() -> u64 {
 }
 
 impl JobsSection {
+    /// The jobs' retry policy: core's one [`RetryPolicy`], from `max_attempts`,
+    /// `backoff_seconds` and `backoff_max_seconds`.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        let max_backoff = Duration::from_secs_f64(self.backoff_max_seconds.max(0.0));
+        RetryPolicy {
+            max_attempts: self.max_attempts,
+            initial_backoff: Duration::from_secs_f64(self.backoff_seconds.max(0.0)),
+            max_backoff,
+            max_retry_after: max_backoff,
+        }
+    }
+
     /// The delay before attempt `attempts + 1`: exponential from `backoff_seconds`, capped, with
     /// full jitter on the upper half (so retries of many jobs spread out).
     pub fn backoff(&self, attempts: u32) -> Duration {
-        let exponent = attempts.saturating_sub(1).min(30);
-        let ceiling = (self.backoff_seconds * f64::from(1u32 << exponent.min(30)))
-            .min(self.backoff_max_seconds)
-            .max(0.0);
-        let jittered = ceiling / 2.0 + fastrand::f64() * ceiling / 2.0;
-        Duration::from_secs_f64(jittered)
+        self.retry_policy().delay(attempts, None)
     }
 }
 
@@ -423,7 +537,7 @@ impl Config {
         if !usable(jobs.backoff_seconds) || !usable(jobs.backoff_max_seconds) {
             return fail("`jobs.backoff_seconds` and `jobs.backoff_max_seconds` must be finite and not negative".into());
         }
-        config.store.path = base.join(&config.store.path);
+        resolve_store(&mut config.store, &base, origin)?;
         config
             .gate
             .policy
@@ -446,9 +560,12 @@ impl Config {
         Ok(config)
     }
 
-    /// The SQLite file.
-    pub fn store_path(&self) -> &Path {
-        &self.store.path
+    /// The SQLite file, for a SQLite store.
+    pub fn store_path(&self) -> Option<&Path> {
+        match &self.store {
+            StoreConfig::Sqlite(sqlite) => Some(&sqlite.path),
+            StoreConfig::Postgres(_) => None,
+        }
     }
 
     /// Loads what the service needs at run time: secrets (present and usable), the API clients,

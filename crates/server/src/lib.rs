@@ -25,7 +25,7 @@ pub mod workflow;
 
 pub use config::{Config, Prepared};
 pub use service::{Running, Service, shutdown_signal};
-pub use store::{SqliteStore, Store};
+pub use store::{PostgresStore, SqliteStore, Store};
 
 /// What can go wrong in the workflow service.
 #[derive(Debug, thiserror::Error)]

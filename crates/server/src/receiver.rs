@@ -25,7 +25,7 @@ use serde_json::json;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use crate::metrics::{DeliveryOutcome, Metrics};
-use crate::store::{Accepted, NewEvent, Step, Store};
+use crate::store::{Accepted, EventKey, NewEvent, Step, Store};
 use crate::{ServerError, now_millis};
 
 /// The most deliveries written in one transaction.
@@ -36,48 +36,45 @@ type Submission = (
     oneshot::Sender<Result<Accepted, ServerError>>,
 );
 
-/// Writes deliveries to the store on a thread of its own, batching those that wait together
+/// Writes deliveries to the store from a task of its own, batching those that wait together
 /// into one durable commit (group commit): throughput grows with load while each delivery is
-/// still answered only after its own events are on disk.
+/// still answered only after its own events are durable.
 #[derive(Debug, Clone)]
 pub struct Committer {
     sender: mpsc::Sender<Submission>,
 }
 
 impl Committer {
-    /// Starts the committing thread. `wake` is notified after a commit that enqueued jobs.
+    /// Starts the committing task. `wake` is notified after a commit that enqueued jobs.
     pub fn start(
         store: Arc<dyn Store>,
         steps: Vec<Step>,
         wake: Arc<Notify>,
     ) -> Result<Self, ServerError> {
         let (sender, mut receiver) = mpsc::channel::<Submission>(4 * MAX_BATCH);
-        std::thread::Builder::new()
-            .name("procurize-commit".into())
-            .spawn(move || {
-                while let Some(first) = receiver.blocking_recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match receiver.try_recv() {
-                            Ok(next) => batch.push(next),
-                            Err(_) => break,
-                        }
-                    }
-                    let (deliveries, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    let results = store.accept(&deliveries, &steps, now_millis());
-                    let mut enqueued = false;
-                    for (answer, result) in answers.into_iter().zip(results) {
-                        enqueued |= matches!(&result, Ok(a) if a.new > 0);
-                        // The request may have gone (client hung up): its events are stored anyway
-                        // and a redelivery will be a duplicate.
-                        let _ = answer.send(result);
-                    }
-                    if enqueued {
-                        wake.notify_waiters();
+        tokio::spawn(async move {
+            while let Some(first) = receiver.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match receiver.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
                     }
                 }
-            })
-            .map_err(|e| ServerError::Store(format!("cannot start the committing thread: {e}")))?;
+                let (deliveries, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let results = store.accept(deliveries, &steps, now_millis()).await;
+                let mut enqueued = false;
+                for (answer, result) in answers.into_iter().zip(results) {
+                    enqueued |= matches!(&result, Ok(a) if a.new > 0);
+                    // The request may have gone (client hung up): its events are stored anyway
+                    // and a redelivery will be a duplicate.
+                    let _ = answer.send(result);
+                }
+                if enqueued {
+                    wake.notify_waiters();
+                }
+            }
+        });
         Ok(Self { sender })
     }
 
@@ -175,19 +172,15 @@ async fn read_body(body: Body, limit: usize, headers: &HeaderMap) -> Result<Vec<
     Ok(bytes)
 }
 
-/// The events of a payload, one per report.
+/// The events of a payload, one per report, identified by core's event identity.
 fn events_of(list: &ReportList) -> Result<Vec<NewEvent>, String> {
-    list.reports
-        .iter()
+    list.event_ids()
+        .zip(&list.reports)
         .enumerate()
-        .map(|(index, report)| {
-            let upload_nanos = i64::try_from(report.upload_date.unix_nanos()).map_err(|_| {
-                format!("reports[{index}].uploadDate is outside the years 1677 to 2262")
-            })?;
+        .map(|(index, (id, report))| {
+            let key = EventKey::try_from(&id).map_err(|e| format!("reports[{index}]: {e}"))?;
             Ok(NewEvent {
-                organization_id: list.organization_id.to_string(),
-                report_id: report.id.to_string(),
-                upload_nanos,
+                key,
                 report: serde_json::to_string(report).map_err(|e| e.to_string())?,
             })
         })
@@ -363,20 +356,14 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     if state.shutting_down.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.check_writable()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
-        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    match state.store.check_writable().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let store = state.store.clone();
-    let counts = tokio::task::spawn_blocking(move || store.counts())
-        .await
-        .ok()
-        .and_then(Result::ok);
+    let counts = state.store.counts().await.ok();
     (
         [(
             header::CONTENT_TYPE,

@@ -2,9 +2,7 @@
 //! orderly stop.
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -16,67 +14,33 @@ use tokio::task::JoinHandle;
 use crate::config::Prepared;
 use crate::metrics::Metrics;
 use crate::receiver::{AppState, Committer, router};
-use crate::store::{JobState, SqliteStore, Store};
+use crate::store::{JobState, Role, Store};
 use crate::workflow::{ArchiveTarget, Workflow};
 use crate::{ServerError, now_millis};
 
-/// A configured service, its store open and locked, not yet listening.
+/// A configured service, its store open (and, for SQLite, locked), not yet listening.
 pub struct Service {
     prepared: Prepared,
-    store: Arc<SqliteStore>,
-    lock: File,
+    store: Arc<dyn Store>,
 }
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Service")
-            .field("store", &self.store)
+            .field("store", &self.store.describe())
             .finish_non_exhaustive()
     }
 }
 
-/// Takes the store's server lock (`<store>.lock`): one server process per SQLite store, so its
-/// leases can be released safely at start-up.
-fn lock_store(path: &Path) -> Result<File, ServerError> {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    let lock_path = PathBuf::from(name);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| ServerError::Store(format!("cannot open {}: {e}", lock_path.display())))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::Store(format!(
-            "another server is using {} (its lock {} is held)",
-            path.display(),
-            lock_path.display()
-        ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(ServerError::Store(format!(
-            "cannot lock {}: {e}",
-            lock_path.display()
-        ))),
-    }
-}
-
 impl Service {
-    /// Opens and locks the store.
-    pub fn open(prepared: Prepared) -> Result<Self, ServerError> {
-        let path = prepared.config.store_path().to_path_buf();
-        let store = Arc::new(SqliteStore::open(&path)?);
-        let lock = lock_store(&path)?;
-        store.checkpoint_in_background(Duration::from_millis(500))?;
-        Ok(Self {
-            prepared,
-            store,
-            lock,
-        })
+    /// Opens the configured store in the server role.
+    pub async fn open(prepared: Prepared) -> Result<Self, ServerError> {
+        let store = crate::store::open(&prepared.config.store, Role::Server).await?;
+        Ok(Self { prepared, store })
     }
 
     /// The store.
-    pub fn store(&self) -> Arc<SqliteStore> {
+    pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
     }
 
@@ -92,11 +56,7 @@ impl Service {
     /// Starts serving on `listener` (tests and the demo bind port 0) and starts the workers.
     /// Leases left by a previous process are released first.
     pub async fn start_on(self, listener: TcpListener) -> Result<Running, ServerError> {
-        let Service {
-            prepared,
-            store,
-            lock,
-        } = self;
+        let Service { prepared, store } = self;
         let addr = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: prepared.config.server.listen,
             source,
@@ -107,34 +67,17 @@ impl Service {
             std::process::id(),
             fastrand::u32(..)
         );
-        let released = store.release_stale_leases(&owner)?;
+        let released = store.release_abandoned_leases(&owner, now_millis()).await?;
         if released > 0 {
             tracing::warn!(
                 jobs = released,
                 "released jobs interrupted by a previous stop; they will run again"
             );
         }
-        if let Some(archive) = &prepared.config.archive {
-            let swept = crate::workflow::sweep_leftovers(&archive.folder);
-            if swept > 0 {
-                tracing::warn!(
-                    removed = swept,
-                    "removed unfinished bundles left by an interrupted archive step"
-                );
-            }
-        }
-        for folder in prepared.notifier.iter().flat_map(|n| n.file_folders()) {
-            let swept = procurize_core::fs::sweep_partials(folder);
-            if swept > 0 {
-                tracing::warn!(
-                    removed = swept,
-                    folder = %folder.display(),
-                    "removed unfinished messages left by an interrupted notify step"
-                );
-            }
+        if store.exclusive() {
+            sweep_leftovers(&prepared);
         }
         let metrics = Arc::new(Metrics::default());
-        let dyn_store: Arc<dyn Store> = store.clone();
         let config = &prepared.config;
         let archive = match (&config.archive, &prepared.signing_key) {
             (Some(section), Some(key)) => Some(ArchiveTarget {
@@ -144,7 +87,7 @@ impl Service {
             _ => None,
         };
         let workflow = Arc::new(Workflow {
-            store: dyn_store.clone(),
+            store: store.clone(),
             jobs: config.jobs.clone(),
             policy: config.gate.policy.clone(),
             anchor: prepared.origin.clone(),
@@ -155,7 +98,7 @@ impl Service {
             owner,
         });
         let wake = Arc::new(Notify::new());
-        let committer = Committer::start(dyn_store.clone(), workflow.steps(), wake.clone())?;
+        let committer = Committer::start(store.clone(), workflow.steps(), wake.clone())?;
         let state = Arc::new(AppState {
             verifier: prepared.verifier,
             organizations: config
@@ -165,7 +108,7 @@ impl Service {
                 .copied()
                 .collect::<HashSet<_>>(),
             committer,
-            store: dyn_store.clone(),
+            store: store.clone(),
             metrics: metrics.clone(),
             body_limit: config.server.body_limit_bytes,
             request_timeout: Duration::from_secs(config.server.request_timeout_seconds.max(1)),
@@ -191,19 +134,18 @@ impl Service {
                 )
             })
             .collect();
-        tracing::info!(%addr, path = %config.server.path, store = %store.path().display(), steps = ?workflow.steps(), "listening");
+        tracing::info!(%addr, path = %config.server.path, store = %store.describe(), steps = ?workflow.steps(), "listening");
         Ok(Running {
             addr,
             path: config.server.path.clone(),
             grace: Duration::from_secs(config.server.shutdown_grace_seconds),
             state,
-            store: dyn_store,
+            store,
             metrics,
             server,
             stop_http,
             workers,
             stop_workers,
-            _lock: lock,
         })
     }
 }
@@ -252,6 +194,30 @@ async fn serve(
     Ok(())
 }
 
+/// Removes what steps cut short by a crash left in the archive and file-channel folders. Only
+/// on an exclusive store: another replica's unfinished files look the same as a dead one's.
+fn sweep_leftovers(prepared: &Prepared) {
+    if let Some(archive) = &prepared.config.archive {
+        let swept = crate::workflow::sweep_leftovers(&archive.folder);
+        if swept > 0 {
+            tracing::warn!(
+                removed = swept,
+                "removed unfinished bundles left by an interrupted archive step"
+            );
+        }
+    }
+    for folder in prepared.notifier.iter().flat_map(|n| n.file_folders()) {
+        let swept = procurize_core::fs::sweep_partials(folder);
+        if swept > 0 {
+            tracing::warn!(
+                removed = swept,
+                folder = %folder.display(),
+                "removed unfinished messages left by an interrupted notify step"
+            );
+        }
+    }
+}
+
 fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
@@ -271,7 +237,6 @@ pub struct Running {
     stop_http: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
     stop_workers: watch::Sender<bool>,
-    _lock: File,
 }
 
 impl std::fmt::Debug for Running {
@@ -308,20 +273,13 @@ impl Running {
     pub async fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            let store = self.store.clone();
-            let busy = tokio::task::spawn_blocking(move || store.counts())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .map(|counts| {
-                    counts
-                        .iter()
-                        .filter(|(_, state, _)| {
-                            matches!(state, JobState::Pending | JobState::Running)
-                        })
-                        .map(|c| c.2)
-                        .sum::<u64>()
-                });
+            let busy = self.store.counts().await.ok().map(|counts| {
+                counts
+                    .iter()
+                    .filter(|(_, state, _)| matches!(state, JobState::Pending | JobState::Running))
+                    .map(|c| c.2)
+                    .sum::<u64>()
+            });
             if busy == Some(0) {
                 return true;
             }

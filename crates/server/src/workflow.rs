@@ -34,7 +34,7 @@ use crate::now_millis;
 
 /// The most jobs a worker claims at once (their results are recorded in one transaction).
 const CLAIM_BATCH: usize = 8;
-use crate::store::{ClaimedJob, Finish, Step, Store};
+use crate::store::{ClaimedJob, Finish, JobId, Step, Store};
 
 /// The archive step's settings.
 #[derive(Clone)]
@@ -147,23 +147,14 @@ impl Workflow {
             }
             // Registered before looking, so a commit between the look and the wait still wakes us.
             let woken = wake.notified();
-            let store = self.store.clone();
-            let owner = self.owner.clone();
-            let claimed = tokio::task::spawn_blocking(move || {
-                store.claim(&owner, now_millis(), lease_ms, CLAIM_BATCH)
-            })
-            .await;
-            let jobs = match claimed {
-                Ok(Ok(jobs)) => jobs,
-                Ok(Err(e)) => {
-                    tracing::error!("{e}");
-                    Vec::new()
-                }
-                Err(e) => {
-                    tracing::error!("claiming jobs failed: {e}");
-                    Vec::new()
-                }
-            };
+            let claimed = self
+                .store
+                .claim(&self.owner, now_millis(), lease_ms, CLAIM_BATCH)
+                .await;
+            let jobs = claimed.unwrap_or_else(|e| {
+                tracing::error!("{e}");
+                Vec::new()
+            });
             if jobs.is_empty() {
                 tokio::select! {
                     () = woken => {}
@@ -176,12 +167,12 @@ impl Workflow {
             // While it runs, its leases are renewed every third of the lease (no task is spawned:
             // the renewal shares this loop), so a step slower than the lease is not claimed and
             // run again by another worker.
-            let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+            let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
             let batch = async {
                 let mut results = Vec::with_capacity(jobs.len());
                 for job in &jobs {
                     let finish = if *stop.borrow() {
-                        OwnedFinish::Release
+                        Finish::Release
                     } else {
                         self.run(job).await
                     };
@@ -203,52 +194,40 @@ impl Workflow {
     }
 
     /// Extends the leases this worker holds on `jobs` to a full lease from now.
-    async fn renew_leases(&self, jobs: &[i64], lease_ms: i64) {
-        let (store, owner, jobs) = (self.store.clone(), self.owner.clone(), jobs.to_vec());
-        let renewed = tokio::task::spawn_blocking(move || {
-            store.extend_leases(&owner, &jobs, now_millis().saturating_add(lease_ms))
-        })
-        .await;
-        match renewed {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!("cannot renew the leases of running jobs: {e}"),
-            Err(e) => tracing::warn!("renewing leases failed: {e}"),
+    async fn renew_leases(&self, jobs: &[JobId], lease_ms: i64) {
+        let until = now_millis().saturating_add(lease_ms);
+        if let Err(e) = self.store.extend_leases(&self.owner, jobs, until).await {
+            tracing::warn!("cannot renew the leases of running jobs: {e}");
         }
     }
 
     /// Records a batch of results in one transaction.
-    async fn record(&self, results: Vec<(i64, OwnedFinish)>) {
-        let store = self.store.clone();
-        let owner = self.owner.clone();
-        let now = now_millis();
-        let ids: Vec<i64> = results.iter().map(|r| r.0).collect();
-        let recorded = tokio::task::spawn_blocking(move || {
-            let borrowed: Vec<(i64, Finish<'_>)> =
-                results.iter().map(|(id, f)| (*id, f.as_finish())).collect();
-            store.finish_many(&owner, &borrowed, now)
-        })
-        .await;
-        match recorded {
-            Ok(Ok(flags)) => {
+    async fn record(&self, results: Vec<(JobId, Finish)>) {
+        let ids: Vec<JobId> = results.iter().map(|r| r.0).collect();
+        match self
+            .store
+            .finish_many(&self.owner, results, now_millis())
+            .await
+        {
+            Ok(flags) => {
                 for (id, kept) in ids.iter().zip(flags) {
                     if !kept {
                         tracing::warn!(
-                            job = id,
+                            job = id.0,
                             "the job's lease was lost while it ran; another worker owns it now"
                         );
                     }
                 }
             }
-            Ok(Err(e)) => tracing::error!("{e}"),
-            Err(e) => tracing::error!("recording results failed: {e}"),
+            Err(e) => tracing::error!("{e}"),
         }
     }
 
-    async fn run(&self, job: &ClaimedJob) -> OwnedFinish {
+    async fn run(&self, job: &ClaimedJob) -> Finish {
         let started = Instant::now();
         if job.recovered {
             self.metrics.recovered();
-            tracing::warn!(job = job.id, step = %job.step, attempt = job.attempt, "resuming a job whose previous attempt was interrupted");
+            tracing::warn!(job = job.id.0, step = %job.step, attempt = job.attempt, "resuming a job whose previous attempt was interrupted");
         }
         let result = match job.step {
             Step::Gate => self.gate(job).await,
@@ -256,79 +235,66 @@ impl Workflow {
             Step::Archive => self.archive(job).await,
         };
         let elapsed = started.elapsed();
-        let now = now_millis();
-        let (finish, outcome) = match &result {
-            Ok(output) => (
-                Finish::Done {
-                    output: output.as_deref(),
-                },
-                StepResult::Done,
-            ),
-            Err(error) if job.attempt >= self.jobs.max_attempts => (
-                Finish::Failed {
-                    error,
+        let (finish, outcome) = match result {
+            Ok(output) => {
+                // Per-step success is counted in the metrics; the log keeps what needs attention.
+                tracing::debug!(job = job.id.0, step = %job.step, attempt = job.attempt, elapsed_ms = elapsed.as_millis() as u64, "step done");
+                (Finish::Done { output }, StepResult::Done)
+            }
+            Err(error) if error.permanent || job.attempt >= self.jobs.max_attempts => {
+                let why = if error.permanent {
+                    "the failure is permanent"
+                } else {
+                    "it failed for the last time"
+                };
+                tracing::error!(job = job.id.0, step = %job.step, attempt = job.attempt, "the job is dead, {why} (replay it with `procurize jobs retry {}`): {}", job.id, error.message);
+                let finish = Finish::Failed {
+                    error: error.message,
                     retry_at: None,
-                },
-                StepResult::Dead,
-            ),
+                };
+                (finish, StepResult::Dead)
+            }
             Err(error) => {
+                tracing::warn!(job = job.id.0, step = %job.step, attempt = job.attempt, "step failed, will retry: {}", error.message);
                 let delay = self.jobs.backoff(job.attempt);
                 let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-                (
-                    Finish::Failed {
-                        error,
-                        retry_at: Some(now.saturating_add(delay_ms)),
-                    },
-                    StepResult::Retry,
-                )
+                let finish = Finish::Failed {
+                    error: error.message,
+                    retry_at: Some(now_millis().saturating_add(delay_ms)),
+                };
+                (finish, StepResult::Retry)
             }
         };
-        match outcome {
-            StepResult::Done => {
-                // Per-step success is counted in the metrics; the log keeps what needs attention.
-                tracing::debug!(job = job.id, step = %job.step, attempt = job.attempt, elapsed_ms = elapsed.as_millis() as u64, "step done");
-            }
-            StepResult::Retry => {
-                tracing::warn!(job = job.id, step = %job.step, attempt = job.attempt, "step failed, will retry: {}", result.as_ref().err().map_or("", String::as_str));
-            }
-            StepResult::Dead => {
-                tracing::error!(job = job.id, step = %job.step, attempt = job.attempt, "step failed for the last time; the job is dead (replay it with `procurize jobs retry {}`): {}", job.id, result.as_ref().err().map_or("", String::as_str));
-            }
-        }
         self.metrics.step(job.step, outcome, elapsed);
-        owned(finish)
+        finish
     }
 
     /// Records a side effect of a job (durable against a process crash before it returns).
-    async fn record_effect(&self, job: i64, key: &str) -> Result<(), String> {
-        let store = self.store.clone();
-        let key = key.to_owned();
-        tokio::task::spawn_blocking(move || store.record_effect(job, &key, now_millis()))
+    async fn record_effect(&self, job: JobId, key: &str) -> Result<(), StepError> {
+        self.store
+            .record_effect(job, key, now_millis())
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())
+            .map_err(StepError::from)
     }
 
-    fn report(job: &ClaimedJob) -> Result<(Uuid, Report), String> {
-        let organization: Uuid = job
-            .organization_id
-            .parse()
-            .map_err(|e| format!("stored organization `{}`: {e}", job.organization_id))?;
+    fn report(job: &ClaimedJob) -> Result<(Uuid, Report), StepError> {
         let report: Report = serde_json::from_str(&job.report)
-            .map_err(|e| format!("the stored report cannot be read: {e}"))?;
-        Ok((organization, report))
+            .map_err(|e| StepError::permanent(format!("the stored report cannot be read: {e}")))?;
+        Ok((job.key.organization_id, report))
     }
 
-    fn client(&self, organization: &Uuid) -> Result<&Client, String> {
-        self.clients
-            .get(organization)
-            .ok_or_else(|| format!("organization {organization} is no longer configured"))
+    fn client(&self, organization: &Uuid) -> Result<&Client, StepError> {
+        self.clients.get(organization).ok_or_else(|| {
+            StepError::permanent(format!(
+                "organization {organization} is no longer configured"
+            ))
+        })
     }
 
-    async fn gate(&self, job: &ClaimedJob) -> Result<Option<String>, String> {
+    async fn gate(&self, job: &ClaimedJob) -> Result<Option<String>, StepError> {
         let (organization, report) = Self::report(job)?;
         let filter = VersionFilter::new(Some(report.project_version.clone()), None, None)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| StepError::permanent(e.to_string()))?;
         // The event's project is gated; other projects of the version are not this event's.
         let mut policy = self.policy.clone();
         policy.projects.clear();
@@ -338,7 +304,14 @@ impl Workflow {
                 .client(&organization)?
                 .list_reports(&filter)
                 .await
-                .map_err(|e| format!("listing the version's reports: {e}"))?;
+                .map_err(|e| {
+                    let message = format!("listing the version's reports: {e}");
+                    if e.is_retryable() {
+                        StepError::transient(message)
+                    } else {
+                        StepError::permanent(message)
+                    }
+                })?;
             reports.extend(
                 listed
                     .reports
@@ -357,14 +330,14 @@ impl Workflow {
             evaluated_on: today,
         };
         tracing::info!(
-            job = job.id,
+            job = job.id.0,
             verdict = outcome.status.as_str(),
             "gate evaluated"
         );
         Ok(Some(procurize_gate::render::json(&context, &outcome)))
     }
 
-    async fn notify(&self, job: &ClaimedJob) -> Result<Option<String>, String> {
+    async fn notify(&self, job: &ClaimedJob) -> Result<Option<String>, StepError> {
         let Some(notifier) = &self.notifier else {
             return Ok(None);
         };
@@ -374,24 +347,18 @@ impl Workflow {
             reports: vec![report],
         };
         let mut events = procurize_notify::event::from_payload(&list);
-        let store = self.store.clone();
-        let (event_id, job_id) = (job.event_id, job.id);
-        let (gate, done) = tokio::task::spawn_blocking(move || {
-            Ok::<_, crate::ServerError>((
-                store.output(event_id, Step::Gate)?,
-                store.effects(job_id)?,
-            ))
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        let job_id = job.id;
+        let gate = self.store.output(job.event, Step::Gate).await?;
+        let done = self.store.effects(job_id).await?;
         if let Some(gate) = gate {
-            let document: GateDocument = serde_json::from_str(&gate)
-                .map_err(|e| format!("the gate's stored outcome cannot be read: {e}"))?;
+            let document: GateDocument = serde_json::from_str(&gate).map_err(|e| {
+                StepError::permanent(format!("the gate's stored outcome cannot be read: {e}"))
+            })?;
             events.extend(procurize_notify::event::from_gate(&document));
         }
         let done: HashMap<String, i64> = done.into_iter().collect();
         let mut failures = Vec::new();
+        let mut all_permanent = true;
         for (event, channel) in notifier.plan(&events) {
             let key = format!("{channel}/{}/{}", event.kind.as_str(), event.fingerprint);
             if done.contains_key(&key) {
@@ -407,12 +374,13 @@ impl Workflow {
                         + Duration::from_millis(u64::try_from(*at).unwrap_or(0));
                     match notifier.find_delivered(event, &channel, since).await {
                         Ok(Some(true)) => {
-                            tracing::info!(job = job_id, channel = %channel, "an interrupted attempt had posted; not posting again");
+                            tracing::info!(job = job_id.0, channel = %channel, "an interrupted attempt had posted; not posting again");
                             self.record_effect(job_id, &key).await?;
                             continue;
                         }
                         Ok(_) => {}
                         Err(e) => {
+                            all_permanent = false;
                             failures.push(format!(
                                 "{channel} ({}): cannot tell whether an interrupted attempt posted: {e}",
                                 event.kind.as_str()
@@ -424,10 +392,12 @@ impl Workflow {
                     self.record_effect(job_id, &intent).await?;
                 }
             }
-            let delivery = notifier.deliver_to(event, &channel).await;
+            // One attempt: the job's own retry policy decides whether and when to come back.
+            let delivery = notifier.deliver_once(event, &channel).await;
             if delivery.delivered {
                 self.record_effect(job_id, &key).await?;
             } else {
+                all_permanent &= !delivery.retryable;
                 failures.push(format!(
                     "{channel} ({}): {}",
                     event.kind.as_str(),
@@ -435,23 +405,25 @@ impl Workflow {
                 ));
             }
         }
-        if failures.is_empty() {
-            Ok(None)
-        } else {
-            Err(failures.join("; "))
+        match (failures.is_empty(), all_permanent) {
+            (true, _) => Ok(None),
+            // Retrying gives the passing failures another chance; only when every failure is
+            // for good is the job dead at once.
+            (false, true) => Err(StepError::permanent(failures.join("; "))),
+            (false, false) => Err(StepError::transient(failures.join("; "))),
         }
     }
 
-    async fn archive(&self, job: &ClaimedJob) -> Result<Option<String>, String> {
+    async fn archive(&self, job: &ClaimedJob) -> Result<Option<String>, StepError> {
         let Some(target) = &self.archive else {
             return Ok(None);
         };
         let (organization, report) = Self::report(job)?;
         let out = bundle_path(
             &target.folder,
-            &job.organization_id,
+            &job.key.organization_id.to_string(),
             &report.id.to_string(),
-            job.upload_nanos,
+            job.key.upload_nanos,
         );
         let key = target.key.clone();
         if out.exists() {
@@ -461,29 +433,30 @@ impl Workflow {
                 verify_bundle(&path, &key.public_key(), &Limits::default())
             })
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(joined)??;
             return if verification.valid {
                 Ok(Some(out.display().to_string()))
             } else {
-                Err(format!(
+                // Another attempt would find the same file.
+                Err(StepError::permanent(format!(
                     "{} exists but does not verify: {}",
                     out.display(),
                     verification.problems.join("; ")
-                ))
+                )))
             };
         }
         let folder = out.parent().unwrap_or(&target.folder).to_path_buf();
-        std::fs::create_dir_all(&folder)
-            .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+        std::fs::create_dir_all(&folder).map_err(|e| {
+            StepError::transient(format!("cannot create {}: {e}", folder.display()))
+        })?;
         let work = tempfile::Builder::new()
             .prefix(".procurize-archive-")
             .tempdir_in(&folder)
             .map_err(|e| {
-                format!(
+                StepError::transient(format!(
                     "cannot create a working folder in {}: {e}",
                     folder.display()
-                )
+                ))
             })?;
         let clock = || {
             time::OffsetDateTime::now_utc()
@@ -498,8 +471,7 @@ impl Workflow {
             clock,
             env!("CARGO_PKG_VERSION"),
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         let path = out.clone();
         tokio::task::spawn_blocking(move || {
             let written = write_bundle(&evidence, &key, &path);
@@ -507,39 +479,59 @@ impl Workflow {
             written
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(joined)??;
         Ok(Some(out.display().to_string()))
     }
 }
 
-/// A [`Finish`] that owns its text, to cross into a blocking task.
-enum OwnedFinish {
-    Done(Option<String>),
-    Failed(String, Option<i64>),
-    Release,
+/// Why a step failed, and whether trying again could help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepError {
+    /// What went wrong, as the job's `last_error`.
+    pub message: String,
+    /// Whether it will fail the same way however often it is tried (the organization is no
+    /// longer configured, a channel refused the request for good, the stored data cannot be
+    /// read): the job is dead at once instead of being retried `max_attempts` times.
+    pub permanent: bool,
 }
 
-impl OwnedFinish {
-    fn as_finish(&self) -> Finish<'_> {
-        match self {
-            Self::Done(output) => Finish::Done {
-                output: output.as_deref(),
-            },
-            Self::Failed(error, retry_at) => Finish::Failed {
-                error,
-                retry_at: *retry_at,
-            },
-            Self::Release => Finish::Release,
+impl StepError {
+    /// A failure worth retrying (a time-out, a 5xx, the store busy).
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    /// A failure that retrying will not change.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: true,
         }
     }
 }
 
-fn owned(finish: Finish<'_>) -> OwnedFinish {
-    match finish {
-        Finish::Done { output } => OwnedFinish::Done(output.map(str::to_owned)),
-        Finish::Failed { error, retry_at } => OwnedFinish::Failed(error.to_owned(), retry_at),
-        Finish::Release => OwnedFinish::Release,
+impl From<procurize_archive::ArchiveError> for StepError {
+    fn from(error: procurize_archive::ArchiveError) -> Self {
+        if error.is_retryable() {
+            Self::transient(error.to_string())
+        } else {
+            Self::permanent(error.to_string())
+        }
+    }
+}
+
+/// A blocking task that panicked or was cancelled: worth another attempt.
+fn joined(error: tokio::task::JoinError) -> StepError {
+    StepError::transient(format!("the step's task failed: {error}"))
+}
+
+impl From<crate::ServerError> for StepError {
+    /// The store failing is worth retrying: it is the database that is down, not the job.
+    fn from(error: crate::ServerError) -> Self {
+        Self::transient(error.to_string())
     }
 }
 

@@ -27,7 +27,7 @@ async fn a_delivery_runs_the_workflow_once_and_a_redelivery_changes_nothing() {
     assert_eq!(deliver(&delivery).await, 202);
     harness.idle().await;
     assert_eq!(
-        harness.states(),
+        harness.states().await,
         vec![
             (Step::Gate, JobState::Done, 1),
             (Step::Notify, JobState::Done, 1),
@@ -79,6 +79,7 @@ async fn a_delivery_runs_the_workflow_once_and_a_redelivery_changes_nothing() {
             .running()
             .store()
             .list(None, 100)
+            .await
             .expect("list")
             .len(),
         3
@@ -195,6 +196,7 @@ async fn a_bad_or_missing_signature_is_401_and_nothing_is_stored() {
             .running()
             .store()
             .list(None, 10)
+            .await
             .expect("list")
             .is_empty()
     );
@@ -270,6 +272,7 @@ async fn bad_payloads_are_refused_with_a_reason_and_nothing_is_stored() {
             .running()
             .store()
             .list(None, 10)
+            .await
             .expect("list")
             .is_empty()
     );
@@ -312,6 +315,7 @@ async fn a_signed_delivery_without_reports_is_counted_as_empty_and_stores_nothin
             .running()
             .store()
             .list(None, 100)
+            .await
             .expect("list")
             .is_empty()
     );
@@ -479,6 +483,7 @@ async fn a_policy_requiring_report_types_lists_the_version_from_the_api() {
         .running()
         .store()
         .list(None, 10)
+        .await
         .expect("list")
         .into_iter()
         .find(|j| j.step == Step::Gate)
@@ -488,6 +493,7 @@ async fn a_policy_requiring_report_types_lists_the_version_from_the_api() {
             .running()
             .store()
             .output(gate.event_id, Step::Gate)
+            .await
             .expect("output")
             .expect("done"),
     )
@@ -640,7 +646,7 @@ async fn a_step_slower_than_its_lease_runs_once() {
     let delivery = Delivery::new(running.webhook_url(), payload(&[0x100]), signer(SECRET));
     assert_eq!(deliver(&delivery).await, 202);
     assert!(running.wait_idle(std::time::Duration::from_secs(60)).await);
-    let jobs = running.store().list(None, 100).expect("list");
+    let jobs = running.store().list(None, 100).await.expect("list");
     let archive = jobs
         .iter()
         .find(|j| j.step == Step::Archive)

@@ -9,7 +9,8 @@ use procurize_server::ServerError;
 use procurize_server::metrics::{DeliveryOutcome, Metrics};
 use procurize_server::receiver::{AppState, Committer, router};
 use procurize_server::store::{
-    Accepted, ClaimedJob, Finish, JobRow, JobState, NewEvent, RetryTarget, Step, Store,
+    Accepted, ClaimedJob, EventRowId, Finish, JobId, JobRow, JobState, NewEvent, RetryTarget, Step,
+    Store,
 };
 
 /// Every write fails as a full disk would.
@@ -19,54 +20,67 @@ fn full() -> ServerError {
     ServerError::Store("database or disk is full".into())
 }
 
+#[async_trait::async_trait]
 impl Store for FullDisk {
-    fn accept(
+    fn describe(&self) -> String {
+        "a full disk".into()
+    }
+    fn exclusive(&self) -> bool {
+        true
+    }
+    async fn accept(
         &self,
-        deliveries: &[Vec<NewEvent>],
+        deliveries: Vec<Vec<NewEvent>>,
         _: &[Step],
         _: i64,
     ) -> Vec<Result<Accepted, ServerError>> {
         deliveries.iter().map(|_| Err(full())).collect()
     }
-    fn claim(&self, _: &str, _: i64, _: i64, _: usize) -> Result<Vec<ClaimedJob>, ServerError> {
-        Err(full())
-    }
-    fn extend_leases(&self, _: &str, _: &[i64], _: i64) -> Result<usize, ServerError> {
-        Err(full())
-    }
-    fn finish_many(
+    async fn claim(
         &self,
         _: &str,
-        _: &[(i64, Finish<'_>)],
+        _: i64,
+        _: i64,
+        _: usize,
+    ) -> Result<Vec<ClaimedJob>, ServerError> {
+        Err(full())
+    }
+    async fn extend_leases(&self, _: &str, _: &[JobId], _: i64) -> Result<usize, ServerError> {
+        Err(full())
+    }
+    async fn finish_many(
+        &self,
+        _: &str,
+        _: Vec<(JobId, Finish)>,
         _: i64,
     ) -> Result<Vec<bool>, ServerError> {
         Err(full())
     }
-    fn output(&self, _: i64, _: Step) -> Result<Option<String>, ServerError> {
+    async fn output(&self, _: EventRowId, _: Step) -> Result<Option<String>, ServerError> {
         Err(full())
     }
-    fn record_effect(&self, _: i64, _: &str, _: i64) -> Result<(), ServerError> {
+    async fn record_effect(&self, _: JobId, _: &str, _: i64) -> Result<(), ServerError> {
         Err(full())
     }
-    fn effects(&self, _: i64) -> Result<Vec<(String, i64)>, ServerError> {
+    async fn effects(&self, _: JobId) -> Result<Vec<(String, i64)>, ServerError> {
         Err(full())
     }
-    fn list(&self, _: Option<JobState>, _: usize) -> Result<Vec<JobRow>, ServerError> {
+    async fn list(&self, _: Option<JobState>, _: usize) -> Result<Vec<JobRow>, ServerError> {
         Err(full())
     }
-    fn retry(&self, _: RetryTarget, _: i64) -> Result<usize, ServerError> {
+    async fn retry(&self, _: RetryTarget, _: i64) -> Result<usize, ServerError> {
         Err(full())
     }
-    fn purge(&self, _: i64) -> Result<usize, ServerError> {
+    async fn purge(&self, _: i64) -> Result<usize, ServerError> {
         Err(full())
     }
-    fn counts(&self) -> Result<Vec<(Step, JobState, u64)>, ServerError> {
+    async fn counts(&self) -> Result<Vec<(Step, JobState, u64)>, ServerError> {
         Err(full())
     }
-    fn release_stale_leases(&self, _: &str) -> Result<usize, ServerError> {
+    async fn release_abandoned_leases(&self, _: &str, _: i64) -> Result<usize, ServerError> {
         Err(full())
     }
-    fn check_writable(&self) -> Result<(), ServerError> {
+    async fn check_writable(&self) -> Result<(), ServerError> {
         Err(full())
     }
 }

@@ -1,17 +1,116 @@
-//! The durable store of events and jobs, behind a small trait so another database (PostgreSQL
-//! for several replicas) can be added without touching the receiver or the workflow.
+//! The durable store of events and jobs, behind one trait with two backends chosen by
+//! configuration through one factory, [`open`]:
 //!
-//! Every method is blocking; async callers run them on a blocking thread.
+//! - [`SqliteStore`], the embedded default: one file, one server process (it holds the file's
+//!   lock, so it may release every lease it finds at start-up).
+//! - [`PostgresStore`]: one database shared by several replicas; claims skip rows another
+//!   replica has locked, leases carry the replica's identity, and a start releases only leases
+//!   that have expired.
+//!
+//! The trait is async; the SQLite store runs its blocking calls on tokio's blocking threads.
 
+mod postgres;
 mod sqlite;
 
 use std::fmt;
+use std::sync::Arc;
 
+use procurize_core::Uuid;
 use serde::Serialize;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::ServerError;
+use crate::config::StoreConfig;
+
+/// Who opens a store, which decides the SQLite store's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `procurize serve`: the SQLite store takes its file's lock (one server per file) and
+    /// moves checkpoints to a background thread.
+    Server,
+    /// `procurize jobs` and `serve --check-config`: beside a running server, no lock taken.
+    Admin,
+}
+
+/// Opens the configured store: the one place that knows which backends exist.
+pub async fn open(config: &StoreConfig, role: Role) -> Result<Arc<dyn Store>, ServerError> {
+    Ok(match config {
+        StoreConfig::Sqlite(sqlite) => {
+            let path = sqlite.path.clone();
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open_as(&path, role))
+                .await
+                .map_err(|e| ServerError::Store(format!("opening the store failed: {e}")))??;
+            Arc::new(store)
+        }
+        StoreConfig::Postgres(postgres) => Arc::new(PostgresStore::connect(postgres).await?),
+    })
+}
+
+/// A job's row number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct JobId(pub i64);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An event's row number (not its identity, which is the [`EventKey`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct EventRowId(pub i64);
+
+impl fmt::Display for EventRowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The identity of a report event, unique in the store: core's
+/// [`EventId`](procurize_core::EventId) with the upload time as nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventKey {
+    /// The organization.
+    pub organization_id: Uuid,
+    /// The report.
+    pub report_id: Uuid,
+    /// The report's upload time, in nanoseconds since the epoch (UTC).
+    pub upload_nanos: i64,
+}
+
+impl TryFrom<&procurize_core::EventId> for EventKey {
+    type Error = String;
+
+    /// Fails for an upload date outside what 64-bit nanoseconds hold (the years 1677 to 2262).
+    fn try_from(id: &procurize_core::EventId) -> Result<Self, String> {
+        let upload_nanos = i64::try_from(id.upload_date.unix_nanos()).map_err(|_| {
+            format!(
+                "uploadDate {} is outside the years 1677 to 2262",
+                id.upload_date
+            )
+        })?;
+        Ok(Self {
+            organization_id: id.organization_id,
+            report_id: id.report_id,
+            upload_nanos,
+        })
+    }
+}
+
+impl fmt::Display for EventKey {
+    /// `<org>/<report>/<upload ns>`, as core's `EventId` shows itself.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}",
+            self.organization_id, self.report_id, self.upload_nanos
+        )
+    }
+}
 
 /// A workflow step. Each new event gets one job per configured step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -99,15 +198,11 @@ impl fmt::Display for JobState {
     }
 }
 
-/// A report event to record: the deduplication key and the report as received.
+/// A report event to record: its identity and the report as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
-    /// The organization.
-    pub organization_id: String,
-    /// The report.
-    pub report_id: String,
-    /// The report's upload time, in nanoseconds since the epoch (UTC).
-    pub upload_nanos: i64,
+    /// The deduplication identity.
+    pub key: EventKey,
     /// The report's JSON (one element of the payload's `reports`).
     pub report: String,
 }
@@ -125,7 +220,7 @@ pub struct Accepted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedJob {
     /// The job.
-    pub id: i64,
+    pub id: JobId,
     /// Its step.
     pub step: Step,
     /// This attempt's number (1-based).
@@ -134,13 +229,11 @@ pub struct ClaimedJob {
     /// uncleanly): side effects of that attempt may exist.
     pub recovered: bool,
     /// The event's row.
-    pub event_id: i64,
-    /// The event's organization.
-    pub organization_id: String,
+    pub event: EventRowId,
+    /// The event's identity.
+    pub key: EventKey,
     /// The event's report JSON.
     pub report: String,
-    /// The event's upload time in nanoseconds.
-    pub upload_nanos: i64,
 }
 
 /// One job as `procurize jobs list` shows it.
@@ -148,9 +241,9 @@ pub struct ClaimedJob {
 #[serde(rename_all = "camelCase")]
 pub struct JobRow {
     /// The job.
-    pub id: i64,
+    pub id: JobId,
     /// The event it belongs to.
-    pub event_id: i64,
+    pub event_id: EventRowId,
     /// Its step.
     pub step: Step,
     /// Its state.
@@ -160,13 +253,13 @@ pub struct JobRow {
     /// When it is next due (ms since the epoch), for pending jobs.
     pub next_attempt_at: Option<i64>,
     /// The job it waits for, while waiting.
-    pub waiting_for: Option<i64>,
+    pub waiting_for: Option<JobId>,
     /// The last error.
     pub last_error: Option<String>,
     /// The organization.
-    pub organization_id: String,
+    pub organization_id: Uuid,
     /// The report.
-    pub report_id: String,
+    pub report_id: Uuid,
     /// The report's upload time in nanoseconds.
     pub upload_nanos: i64,
     /// When the event was received (ms since the epoch).
@@ -179,23 +272,23 @@ pub struct JobRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryTarget {
     /// One job (dead or pending).
-    Job(i64),
+    Job(JobId),
     /// Every dead job.
     AllDead,
 }
 
 /// What happened to a job attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Finish<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
     /// Done; `output` is kept for the steps that follow.
     Done {
         /// The step's result (the gate's JSON document).
-        output: Option<&'a str>,
+        output: Option<String>,
     },
     /// Failed; try again at `retry_at` (ms since the epoch), or never (`None`: dead).
     Failed {
         /// Why.
-        error: &'a str,
+        error: String,
         /// When to try again.
         retry_at: Option<i64>,
     },
@@ -203,22 +296,42 @@ pub enum Finish<'a> {
     Release,
 }
 
+/// The refusal of `retry` for one job, by the job's state: one conditional update decides, and
+/// this names why it changed nothing.
+pub(crate) fn retry_refusal(id: JobId, state: Option<&str>) -> ServerError {
+    ServerError::NotFound(match state {
+        None => format!("there is no job {id}"),
+        Some("running") => format!("job {id} is running; it cannot be retried now"),
+        Some("waiting") => format!("job {id} waits for the step before it; retry that job instead"),
+        Some(other) => format!("job {id} is {other}; only dead or pending jobs can be retried"),
+    })
+}
+
 /// A durable store of events and jobs.
+#[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// What it is, for logs and `--check-config` (a path, or a database's host and name; never
+    /// a password).
+    fn describe(&self) -> String;
+
+    /// Whether this process is the store's only server (SQLite, holding the file's lock): then
+    /// every lease and every leftover file found at start-up is provably abandoned.
+    fn exclusive(&self) -> bool;
+
     /// Records the events of each delivery, enqueueing `steps` (each after the first) for every
     /// new one, and returns per delivery what it made of it. All the deliveries are committed
     /// durably together before this returns (one commit for the batch); a delivery whose
     /// writes fail gets its own error and leaves nothing behind.
-    fn accept(
+    async fn accept(
         &self,
-        deliveries: &[Vec<NewEvent>],
+        deliveries: Vec<Vec<NewEvent>>,
         steps: &[Step],
         now: i64,
     ) -> Vec<Result<Accepted, ServerError>>;
 
     /// Takes up to `limit` due jobs under a lease held by `owner` until `now + lease_ms`.
-    /// Jobs whose lease has expired are due again.
-    fn claim(
+    /// Jobs whose lease has expired are due again. Two callers never get the same job.
+    async fn claim(
         &self,
         owner: &str,
         now: i64,
@@ -229,60 +342,71 @@ pub trait Store: Send + Sync + 'static {
     /// Extends to `until` the leases `owner` still holds on `jobs` (the heartbeat of a batch
     /// whose steps are running); returns how many were extended. A lease already lost is not
     /// taken back.
-    fn extend_leases(&self, owner: &str, jobs: &[i64], until: i64) -> Result<usize, ServerError>;
+    async fn extend_leases(
+        &self,
+        owner: &str,
+        jobs: &[JobId],
+        until: i64,
+    ) -> Result<usize, ServerError>;
 
     /// Records the ends of attempts by `owner`, in one transaction. Each is false when the lease
     /// was lost (the job was taken over), in which case that job is not changed.
-    fn finish_many(
+    async fn finish_many(
         &self,
         owner: &str,
-        results: &[(i64, Finish<'_>)],
+        results: Vec<(JobId, Finish)>,
         now: i64,
     ) -> Result<Vec<bool>, ServerError>;
 
     /// Records the end of one attempt by `owner`; false when the lease was lost.
-    fn finish(
+    async fn finish(
         &self,
-        job: i64,
+        job: JobId,
         owner: &str,
-        finish: Finish<'_>,
+        finish: Finish,
         now: i64,
     ) -> Result<bool, ServerError> {
         Ok(self
-            .finish_many(owner, &[(job, finish)], now)?
+            .finish_many(owner, vec![(job, finish)], now)
+            .await?
             .first()
             .copied()
             .unwrap_or(false))
     }
 
     /// The output of the event's job for `step`, once done.
-    fn output(&self, event_id: i64, step: Step) -> Result<Option<String>, ServerError>;
+    async fn output(&self, event: EventRowId, step: Step) -> Result<Option<String>, ServerError>;
 
     /// Records that a job delivered `key` (a channel and a fingerprint, for the notifier) so a
     /// later attempt does not repeat it.
-    fn record_effect(&self, job: i64, key: &str, now: i64) -> Result<(), ServerError>;
+    async fn record_effect(&self, job: JobId, key: &str, now: i64) -> Result<(), ServerError>;
 
     /// The effects a job recorded, with when (ms since the epoch).
-    fn effects(&self, job: i64) -> Result<Vec<(String, i64)>, ServerError>;
+    async fn effects(&self, job: JobId) -> Result<Vec<(String, i64)>, ServerError>;
 
     /// Jobs, newest first, optionally in one state, at most `limit`.
-    fn list(&self, state: Option<JobState>, limit: usize) -> Result<Vec<JobRow>, ServerError>;
+    async fn list(&self, state: Option<JobState>, limit: usize)
+    -> Result<Vec<JobRow>, ServerError>;
 
-    /// Makes jobs due now with their attempts reset; returns how many.
-    fn retry(&self, target: RetryTarget, now: i64) -> Result<usize, ServerError>;
+    /// Makes jobs due now with their attempts reset, in one conditional update (a job a worker
+    /// has just claimed is not reset); returns how many. For one job that is not dead or
+    /// pending, the error names its state.
+    async fn retry(&self, target: RetryTarget, now: i64) -> Result<usize, ServerError>;
 
     /// Deletes events received before `before` (ms since the epoch) whose jobs are all done,
     /// with their jobs. A redelivery of a purged event is treated as new. Returns how many
     /// events were deleted.
-    fn purge(&self, before: i64) -> Result<usize, ServerError>;
+    async fn purge(&self, before: i64) -> Result<usize, ServerError>;
 
     /// Jobs counted by step and state.
-    fn counts(&self) -> Result<Vec<(Step, JobState, u64)>, ServerError>;
+    async fn counts(&self) -> Result<Vec<(Step, JobState, u64)>, ServerError>;
 
-    /// Gives back every lease held by a previous process (called at start-up by the only
-    /// server using this store); returns how many jobs were released.
-    fn release_stale_leases(&self, owner: &str) -> Result<usize, ServerError>;
+    /// Gives back, at start-up, the leases that are provably abandoned, marking their jobs as
+    /// interrupted: on an [`exclusive`](Store::exclusive) store every lease not held by
+    /// `owner`; on a shared one only those expired at `now` (a live replica's are left alone).
+    /// Returns how many jobs were released.
+    async fn release_abandoned_leases(&self, owner: &str, now: i64) -> Result<usize, ServerError>;
 
-    /// Checks that the store accepts writes (for `/readyz`).
-    fn check_writable(&self) -> Result<(), ServerError>;
+    /// Checks that the store accepts writes (for `/readyz` and `--check-config`).
+    async fn check_writable(&self) -> Result<(), ServerError>;
 }

@@ -1,12 +1,16 @@
 //! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit is on
 //! disk when it returns.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Accepted, ClaimedJob, Finish, JobRow, JobState, NewEvent, RetryTarget, Step, Store};
+use super::{
+    Accepted, ClaimedJob, EventKey, EventRowId, Finish, JobId, JobRow, JobState, NewEvent,
+    RetryTarget, Role, Step, Store, retry_refusal,
+};
 use crate::ServerError;
 
 /// The schema's version, kept in `PRAGMA user_version`.
@@ -48,8 +52,8 @@ CREATE TABLE IF NOT EXISTS effects (
 );
 ";
 
-/// A [`Store`] in one SQLite file.
-pub struct SqliteStore {
+/// The SQLite file and its connection: the blocking half of [`SqliteStore`].
+struct Sqlite {
     path: PathBuf,
     connection: Mutex<Held>,
     /// Dropping it stops the background checkpointer, if one was started.
@@ -74,11 +78,9 @@ enum Durability {
     Process,
 }
 
-impl std::fmt::Debug for SqliteStore {
+impl std::fmt::Debug for Sqlite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.path)
-            .finish()
+        f.debug_struct("Sqlite").field("path", &self.path).finish()
     }
 }
 
@@ -86,10 +88,10 @@ fn store_error(context: &str) -> impl Fn(rusqlite::Error) -> ServerError + '_ {
     move |e| ServerError::Store(format!("{context}: {e}"))
 }
 
-impl SqliteStore {
+impl Sqlite {
     /// Opens (creating if needed) the store at `path`: WAL, `synchronous=FULL`, foreign keys on,
     /// a busy timeout so the CLI's `jobs` commands can work beside a running server.
-    pub fn open(path: &Path) -> Result<Self, ServerError> {
+    fn open(path: &Path) -> Result<Self, ServerError> {
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
             && !parent.is_dir()
@@ -152,10 +154,7 @@ impl SqliteStore {
     /// the commit path: a thread with its own connection runs a passive checkpoint every
     /// `interval`, and commits no longer checkpoint. For the server; the thread stops when the
     /// store is dropped.
-    pub fn checkpoint_in_background(
-        &self,
-        interval: std::time::Duration,
-    ) -> Result<(), ServerError> {
+    fn checkpoint_in_background(&self, interval: std::time::Duration) -> Result<(), ServerError> {
         let error = |e: rusqlite::Error| {
             ServerError::Store(format!(
                 "cannot start checkpointing {}: {e}",
@@ -193,8 +192,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
+    fn path(&self) -> &Path {
         &self.path
     }
 
@@ -265,9 +263,9 @@ fn accept_one(
     )?;
     for event in events {
         let inserted = insert_event.execute(params![
-            event.organization_id,
-            event.report_id,
-            event.upload_nanos,
+            event.key.organization_id.to_string(),
+            event.key.report_id.to_string(),
+            event.key.upload_nanos,
             event.report,
             now
         ])?;
@@ -298,6 +296,16 @@ fn step_of(text: &str) -> rusqlite::Result<Step> {
     })
 }
 
+fn uuid_of(text: &str) -> rusqlite::Result<procurize_core::Uuid> {
+    text.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("stored identifier `{text}` is not a UUID: {e}").into(),
+        )
+    })
+}
+
 fn state_of(text: &str) -> rusqlite::Result<JobState> {
     JobState::parse(text).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
@@ -308,7 +316,7 @@ fn state_of(text: &str) -> rusqlite::Result<JobState> {
     })
 }
 
-impl Store for SqliteStore {
+impl Sqlite {
     fn accept(
         &self,
         deliveries: &[Vec<NewEvent>],
@@ -367,14 +375,14 @@ impl Store for SqliteStore {
                     // stops after `limit` rows however long the queue is.
                     "SELECT * FROM (
                          SELECT j.id, j.step, j.attempts, j.state, j.interrupted, e.id,
-                                e.organization_id, e.report, e.upload_nanos
+                                        e.organization_id, e.report_id, e.upload_nanos, e.report
                          FROM jobs j JOIN events e ON e.id = j.event_id
                          WHERE j.state = 'running' AND j.lease_until < ?1
                          LIMIT ?2)
                      UNION ALL
                      SELECT * FROM (
                          SELECT j.id, j.step, j.attempts, j.state, j.interrupted, e.id,
-                                e.organization_id, e.report, e.upload_nanos
+                                e.organization_id, e.report_id, e.upload_nanos, e.report
                          FROM jobs j INDEXED BY jobs_due JOIN events e ON e.id = j.event_id
                          WHERE j.state = 'pending' AND j.next_attempt_at <= ?1
                          ORDER BY j.next_attempt_at
@@ -389,14 +397,17 @@ impl Store for SqliteStore {
                         let state: String = r.get(3)?;
                         let interrupted: i64 = r.get(4)?;
                         Ok(ClaimedJob {
-                            id: r.get(0)?,
+                            id: JobId(r.get(0)?),
                             step: step_of(&r.get::<_, String>(1)?)?,
                             attempt: r.get::<_, u32>(2)?.saturating_add(1),
                             recovered: state == "running" || interrupted != 0,
-                            event_id: r.get(5)?,
-                            organization_id: r.get(6)?,
-                            report: r.get(7)?,
-                            upload_nanos: r.get(8)?,
+                            event: EventRowId(r.get(5)?),
+                            key: EventKey {
+                                organization_id: uuid_of(&r.get::<_, String>(6)?)?,
+                                report_id: uuid_of(&r.get::<_, String>(7)?)?,
+                                upload_nanos: r.get(8)?,
+                            },
+                            report: r.get(9)?,
                         })
                     },
                 )
@@ -412,7 +423,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(&error)?;
             for job in &claimed {
-                take.execute(params![job.id, owner, now.saturating_add(lease_ms), now])
+                take.execute(params![job.id.0, owner, now.saturating_add(lease_ms), now])
                     .map_err(&error)?;
             }
         }
@@ -423,7 +434,7 @@ impl Store for SqliteStore {
     fn finish_many(
         &self,
         owner: &str,
-        results: &[(i64, Finish<'_>)],
+        results: &[(JobId, Finish)],
         now: i64,
     ) -> Result<Vec<bool>, ServerError> {
         let error = store_error("cannot record a job's result");
@@ -458,7 +469,7 @@ impl Store for SqliteStore {
                      WHERE after_job = ?1 AND state = 'waiting'",
                 )
                 .map_err(&error)?;
-            for (job, finish) in results {
+            for (JobId(job), finish) in results {
                 let changed = match finish {
                     Finish::Done { output } => done
                         .execute(params![job, owner, output, now])
@@ -493,7 +504,11 @@ impl Store for SqliteStore {
         Ok(recorded)
     }
 
-    fn output(&self, event_id: i64, step: Step) -> Result<Option<String>, ServerError> {
+    fn output(
+        &self,
+        EventRowId(event_id): EventRowId,
+        step: Step,
+    ) -> Result<Option<String>, ServerError> {
         self.read()
             .query_row(
                 "SELECT output FROM jobs WHERE event_id = ?1 AND step = ?2 AND state = 'done'",
@@ -505,7 +520,7 @@ impl Store for SqliteStore {
             .map_err(store_error("cannot read a step's output"))
     }
 
-    fn record_effect(&self, job: i64, key: &str, now: i64) -> Result<(), ServerError> {
+    fn record_effect(&self, JobId(job): JobId, key: &str, now: i64) -> Result<(), ServerError> {
         self.lock(Durability::Process)
             .execute(
                 "INSERT OR IGNORE INTO effects (job_id, key, at) VALUES (?1, ?2, ?3)",
@@ -515,7 +530,7 @@ impl Store for SqliteStore {
             .map_err(store_error("cannot record a side effect"))
     }
 
-    fn effects(&self, job: i64) -> Result<Vec<(String, i64)>, ServerError> {
+    fn effects(&self, JobId(job): JobId) -> Result<Vec<(String, i64)>, ServerError> {
         let error = store_error("cannot read side effects");
         let connection = self.read();
         let mut statement = connection
@@ -552,18 +567,18 @@ impl Store for SqliteStore {
                 |r| {
                     let state = state_of(&r.get::<_, String>(2)?)?;
                     Ok(JobRow {
-                        id: r.get(0)?,
-                        event_id: r.get(12)?,
+                        id: JobId(r.get(0)?),
+                        event_id: EventRowId(r.get(12)?),
                         step: step_of(&r.get::<_, String>(1)?)?,
                         state,
                         attempts: r.get(3)?,
                         next_attempt_at: (state == JobState::Pending)
                             .then(|| r.get(4))
                             .transpose()?,
-                        waiting_for: r.get(5)?,
+                        waiting_for: r.get::<_, Option<i64>>(5)?.map(JobId),
                         last_error: r.get(6)?,
-                        organization_id: r.get(7)?,
-                        report_id: r.get(8)?,
+                        organization_id: uuid_of(&r.get::<_, String>(7)?)?,
+                        report_id: uuid_of(&r.get::<_, String>(8)?)?,
                         upload_nanos: r.get(9)?,
                         received_at: r.get(10)?,
                         updated_at: r.get(11)?,
@@ -578,7 +593,8 @@ impl Store for SqliteStore {
         let error = store_error("cannot retry jobs");
         let connection = self.lock(Durability::Full);
         match target {
-            RetryTarget::Job(id) => {
+            RetryTarget::Job(job) => {
+                let id = job.0;
                 // One conditional statement: a worker claiming the job between a read and a
                 // write (another process on the same file) cannot have its claim reset.
                 let changed = connection
@@ -598,16 +614,7 @@ impl Store for SqliteStore {
                     })
                     .optional()
                     .map_err(&error)?;
-                Err(ServerError::NotFound(match state.as_deref() {
-                    None => format!("there is no job {id}"),
-                    Some("running") => format!("job {id} is running; it cannot be retried now"),
-                    Some("waiting") => {
-                        format!("job {id} waits for the step before it; retry that job instead")
-                    }
-                    Some(other) => {
-                        format!("job {id} is {other}; only dead or pending jobs can be retried")
-                    }
-                }))
+                Err(retry_refusal(job, state.as_deref()))
             }
             RetryTarget::AllDead => connection
                 .execute(
@@ -651,7 +658,7 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(&error)
     }
 
-    fn extend_leases(&self, owner: &str, jobs: &[i64], until: i64) -> Result<usize, ServerError> {
+    fn extend_leases(&self, owner: &str, jobs: &[JobId], until: i64) -> Result<usize, ServerError> {
         let error = store_error("cannot extend leases");
         let mut connection = self.lock(Durability::Process);
         let tx = connection.transaction().map_err(&error)?;
@@ -661,7 +668,7 @@ impl Store for SqliteStore {
                 .execute(
                     "UPDATE jobs SET lease_until = ?3
                      WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
-                    params![job, owner, until],
+                    params![job.0, owner, until],
                 )
                 .map_err(&error)?;
         }
@@ -680,6 +687,18 @@ impl Store for SqliteStore {
             .map_err(store_error("cannot release leases"))
     }
 
+    /// Gives back leases that expired before `now` (another process may share the file).
+    fn release_expired_leases(&self, now: i64) -> Result<usize, ServerError> {
+        self.lock(Durability::Process)
+            .execute(
+                "UPDATE jobs SET state = 'pending', interrupted = 1, lease_owner = NULL,
+                        lease_until = NULL
+                 WHERE state = 'running' AND lease_until < ?1",
+                params![now],
+            )
+            .map_err(store_error("cannot release leases"))
+    }
+
     fn check_writable(&self) -> Result<(), ServerError> {
         let connection = self.read();
         connection
@@ -688,170 +707,203 @@ impl Store for SqliteStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A [`Store`] in one SQLite file (WAL, `synchronous=FULL`), for one server process.
+///
+/// Opened as a [`Role::Server`] it holds the file's server lock (`<file>.lock`), so no second
+/// server can use the file and every lease found at start-up belongs to a stopped process; and it
+/// checkpoints the log on a background thread instead of on the commit path. Opened as
+/// [`Role::Admin`] (the `jobs` commands, `--check-config`) it takes neither.
+pub struct SqliteStore {
+    inner: Arc<Sqlite>,
+    /// The server lock, held while the store is open in the server role.
+    _lock: Option<File>,
+}
 
-    const STEPS: [Step; 3] = Step::ALL;
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("locked", &self._lock.is_some())
+            .finish()
+    }
+}
 
-    fn event(report: &str, upload: i64) -> NewEvent {
-        NewEvent {
-            organization_id: "org".into(),
-            report_id: report.into(),
-            upload_nanos: upload,
-            report: "{}".into(),
+/// Takes the store's server lock (`<store>.lock`): one server process per SQLite store, so its
+/// leases can be released safely at start-up.
+fn lock_store(path: &Path) -> Result<File, ServerError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| ServerError::Store(format!("cannot open {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::Store(format!(
+            "another server is using {} (its lock {} is held)",
+            path.display(),
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(ServerError::Store(format!(
+            "cannot lock {}: {e}",
+            lock_path.display()
+        ))),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path` for `role` (blocking).
+    pub fn open_as(path: &Path, role: Role) -> Result<Self, ServerError> {
+        let inner = Sqlite::open(path)?;
+        let lock = match role {
+            Role::Server => {
+                let lock = lock_store(path)?;
+                inner.checkpoint_in_background(std::time::Duration::from_millis(500))?;
+                Some(lock)
+            }
+            Role::Admin => None,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+            _lock: lock,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        self.inner.path()
+    }
+
+    /// Runs `work` on a blocking thread with the connection.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Sqlite) -> Result<T, ServerError> + Send + 'static,
+    ) -> Result<T, ServerError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || work(&inner))
+            .await
+            .map_err(|e| ServerError::Store(format!("a store task failed: {e}")))?
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite {}", self.path().display())
+    }
+
+    fn exclusive(&self) -> bool {
+        self._lock.is_some()
+    }
+
+    async fn accept(
+        &self,
+        deliveries: Vec<Vec<NewEvent>>,
+        steps: &[Step],
+        now: i64,
+    ) -> Vec<Result<Accepted, ServerError>> {
+        let (count, steps) = (deliveries.len(), steps.to_vec());
+        let inner = self.inner.clone();
+        match tokio::task::spawn_blocking(move || inner.accept(&deliveries, &steps, now)).await {
+            Ok(results) => results,
+            Err(e) => (0..count)
+                .map(|_| Err(ServerError::Store(format!("a store task failed: {e}"))))
+                .collect(),
         }
     }
 
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("store.db")).expect("opens");
-        (dir, store)
+    async fn claim(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ClaimedJob>, ServerError> {
+        let owner = owner.to_owned();
+        self.blocking(move |db| db.claim(&owner, now, lease_ms, limit))
+            .await
     }
 
-    #[test]
-    fn an_event_is_recorded_once_and_an_update_is_a_new_event() {
-        let (_dir, store) = store();
-        let results = store.accept(
-            &[
-                vec![event("a", 1), event("b", 1)],
-                vec![event("a", 1)],
-                vec![event("a", 2)],
-            ],
-            &STEPS,
-            10,
-        );
-        let accepted: Vec<Accepted> = results.into_iter().map(|r| r.expect("ok")).collect();
-        assert_eq!(
-            accepted,
-            vec![
-                Accepted {
-                    new: 2,
-                    duplicates: 0
-                },
-                Accepted {
-                    new: 0,
-                    duplicates: 1
-                },
-                Accepted {
-                    new: 1,
-                    duplicates: 0
-                },
-            ]
-        );
-        // Three events, three jobs each.
-        let total: u64 = store.counts().expect("counts").iter().map(|c| c.2).sum();
-        assert_eq!(total, 9);
-        // Reopening finds them (the commit was durable, the schema is reused).
-        let path = store.path().to_path_buf();
-        drop(store);
-        let store = SqliteStore::open(&path).expect("reopens");
-        assert_eq!(store.list(None, 100).expect("lists").len(), 9);
+    async fn extend_leases(
+        &self,
+        owner: &str,
+        jobs: &[JobId],
+        until: i64,
+    ) -> Result<usize, ServerError> {
+        let (owner, jobs) = (owner.to_owned(), jobs.to_vec());
+        self.blocking(move |db| db.extend_leases(&owner, &jobs, until))
+            .await
     }
 
-    #[test]
-    fn later_steps_wait_for_the_first_and_a_lease_can_expire() {
-        let (_dir, store) = store();
-        store.accept(&[vec![event("a", 1)]], &STEPS, 0)[0]
-            .as_ref()
-            .expect("ok");
-        let first = store.claim("w1", 0, 100, 10).expect("claims");
-        assert_eq!(first.len(), 1, "only the gate is due: {first:?}");
-        assert_eq!(first[0].step, Step::Gate);
-        assert!(!first[0].recovered);
-        // Nothing else is due while the gate runs.
-        assert!(store.claim("w2", 50, 100, 10).expect("claims").is_empty());
-        // The lease expires: another worker takes the job over, marked as recovered.
-        let again = store.claim("w2", 101, 100, 10).expect("claims");
-        assert_eq!(again.len(), 1);
-        assert!(again[0].recovered);
-        assert_eq!(again[0].attempt, 2);
-        // The first worker's late answer is refused.
-        assert!(
-            !store
-                .finish(first[0].id, "w1", Finish::Done { output: None }, 150)
-                .expect("finishes")
-        );
-        assert!(
-            store
-                .finish(
-                    again[0].id,
-                    "w2",
-                    Finish::Done {
-                        output: Some("verdict")
-                    },
-                    150
-                )
-                .expect("finishes")
-        );
-        assert_eq!(
-            store.output(again[0].event_id, Step::Gate).expect("reads"),
-            Some("verdict".into())
-        );
-        let next = store.claim("w2", 200, 100, 10).expect("claims");
-        let steps: Vec<Step> = next.iter().map(|j| j.step).collect();
-        assert_eq!(steps, vec![Step::Notify, Step::Archive]);
+    async fn finish_many(
+        &self,
+        owner: &str,
+        results: Vec<(JobId, Finish)>,
+        now: i64,
+    ) -> Result<Vec<bool>, ServerError> {
+        let owner = owner.to_owned();
+        self.blocking(move |db| db.finish_many(&owner, &results, now))
+            .await
     }
 
-    #[test]
-    fn a_dead_job_is_listed_and_retried_and_purge_keeps_unfinished_events() {
-        let (_dir, store) = store();
-        store.accept(
-            &[vec![event("a", 1)], vec![event("b", 1)]],
-            &[Step::Gate],
-            0,
-        );
-        let jobs = store.claim("w", 0, 100, 10).expect("claims");
-        assert_eq!(jobs.len(), 2);
-        store
-            .finish(
-                jobs[0].id,
-                "w",
-                Finish::Failed {
-                    error: "boom",
-                    retry_at: None,
-                },
-                1,
-            )
-            .expect("finishes");
-        store
-            .finish(jobs[1].id, "w", Finish::Done { output: None }, 1)
-            .expect("finishes");
-        let dead = store.list(Some(JobState::Dead), 10).expect("lists");
-        assert_eq!(dead.len(), 1);
-        assert_eq!(dead[0].last_error.as_deref(), Some("boom"));
-        assert_eq!(
-            store.purge(1_000).expect("purges"),
-            1,
-            "only the done event"
-        );
-        assert_eq!(store.retry(RetryTarget::AllDead, 5).expect("retries"), 1);
-        let again = store.claim("w", 5, 100, 10).expect("claims");
-        assert_eq!(again.len(), 1);
-        assert_eq!(again[0].attempt, 1, "attempts start over");
-        assert!(matches!(
-            store.retry(RetryTarget::Job(999), 5),
-            Err(ServerError::NotFound(_))
-        ));
-        // The claimed job is running: a retry is refused and does not take it from its worker.
-        let refused = store
-            .retry(RetryTarget::Job(again[0].id), 6)
-            .expect_err("running");
-        assert!(refused.to_string().contains("is running"), "{refused}");
-        let running = store.list(Some(JobState::Running), 10).expect("lists");
-        assert_eq!(running.len(), 1);
-        assert_eq!(running[0].attempts, 1, "the claim is untouched");
+    async fn output(&self, event: EventRowId, step: Step) -> Result<Option<String>, ServerError> {
+        self.blocking(move |db| db.output(event, step)).await
     }
 
-    #[test]
-    fn leases_of_a_previous_process_are_released_and_marked() {
-        let (_dir, store) = store();
-        store.accept(&[vec![event("a", 1)]], &[Step::Gate], 0);
-        store.claim("old", 0, 1_000_000, 1).expect("claims");
-        assert_eq!(store.release_stale_leases("new").expect("releases"), 1);
-        let job = store.claim("new", 1, 100, 1).expect("claims");
-        assert!(job[0].recovered);
+    async fn record_effect(&self, job: JobId, key: &str, now: i64) -> Result<(), ServerError> {
+        let key = key.to_owned();
+        self.blocking(move |db| db.record_effect(job, &key, now))
+            .await
     }
+
+    async fn effects(&self, job: JobId) -> Result<Vec<(String, i64)>, ServerError> {
+        self.blocking(move |db| db.effects(job)).await
+    }
+
+    async fn list(
+        &self,
+        state: Option<JobState>,
+        limit: usize,
+    ) -> Result<Vec<JobRow>, ServerError> {
+        self.blocking(move |db| db.list(state, limit)).await
+    }
+
+    async fn retry(&self, target: RetryTarget, now: i64) -> Result<usize, ServerError> {
+        self.blocking(move |db| db.retry(target, now)).await
+    }
+
+    async fn purge(&self, before: i64) -> Result<usize, ServerError> {
+        self.blocking(move |db| db.purge(before)).await
+    }
+
+    async fn counts(&self) -> Result<Vec<(Step, JobState, u64)>, ServerError> {
+        self.blocking(Sqlite::counts).await
+    }
+
+    async fn release_abandoned_leases(&self, owner: &str, now: i64) -> Result<usize, ServerError> {
+        let owner = owner.to_owned();
+        let exclusive = self.exclusive();
+        self.blocking(move |db| {
+            if exclusive {
+                db.release_stale_leases(&owner)
+            } else {
+                db.release_expired_leases(now)
+            }
+        })
+        .await
+    }
+
+    async fn check_writable(&self) -> Result<(), ServerError> {
+        self.blocking(Sqlite::check_writable).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn a_file_that_is_not_a_store_is_refused_with_its_name() {
@@ -862,11 +914,27 @@ mod tests {
             b"this is plain text, not SQLite, and long enough to matter",
         )
         .expect("writes");
-        let error = SqliteStore::open(&path).expect_err("refused").to_string();
+        let error = SqliteStore::open_as(&path, Role::Admin)
+            .expect_err("refused")
+            .to_string();
         assert!(error.contains("not-a-db"), "{error}");
-        let missing = SqliteStore::open(&dir.path().join("no/such/folder/x.db"))
+        let missing = SqliteStore::open_as(&dir.path().join("no/such/folder/x.db"), Role::Admin)
             .expect_err("refused")
             .to_string();
         assert!(missing.contains("does not exist"), "{missing}");
+    }
+
+    #[test]
+    fn a_second_server_on_the_same_file_is_refused_and_admin_handles_are_not() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.db");
+        let server = SqliteStore::open_as(&path, Role::Server).expect("opens");
+        assert!(server.exclusive());
+        let second = SqliteStore::open_as(&path, Role::Server)
+            .expect_err("locked")
+            .to_string();
+        assert!(second.contains("another server"), "{second}");
+        let admin = SqliteStore::open_as(&path, Role::Admin).expect("opens beside it");
+        assert!(!admin.exclusive());
     }
 }

@@ -192,16 +192,17 @@ impl Harness {
 
     /// Waits for the workflow to finish everything due.
     pub async fn idle(&self) {
-        assert!(
-            self.running().wait_idle(Duration::from_secs(30)).await,
-            "the workflow did not finish: {:?}",
-            self.running().store().list(None, 100)
-        );
+        if !self.running().wait_idle(Duration::from_secs(30)).await {
+            panic!(
+                "the workflow did not finish: {:?}",
+                self.running().store().list(None, 100).await
+            );
+        }
     }
 
     /// Job counts by state.
-    pub fn states(&self) -> Vec<(Step, JobState, u64)> {
-        let mut counts = self.running().store().counts().expect("counts");
+    pub async fn states(&self) -> Vec<(Step, JobState, u64)> {
+        let mut counts = self.running().store().counts().await.expect("counts");
         counts.sort();
         counts
     }
@@ -228,6 +229,7 @@ pub async fn start(config: &Path) -> Running {
         .await
         .expect("bind");
     Service::open(prepared)
+        .await
         .expect("open")
         .start_on(listener)
         .await
