@@ -14,6 +14,8 @@ use procurize_server::{Config, Running, Service};
 use procurize_sim::webhook::{Delivery, Outcome, Schedule};
 use procurize_sim::{SAMPLE_ORGANIZATION, SimData, Simulator};
 
+pub mod postgres;
+
 pub const SECRET: &str = "current-secret";
 pub const OLD_SECRET: &str = "previous-secret";
 

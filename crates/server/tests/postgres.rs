@@ -1,0 +1,139 @@
+//! What only the PostgreSQL store has: migrations under an advisory lock, a newer schema
+//! refused, TLS to the database, and connection errors that name the problem but not the
+//! password. Skipped outside CI without a cluster (`support::postgres`).
+
+mod support;
+
+use procurize_server::config::{SslMode, StoreConfig};
+use procurize_server::store::{self, Role};
+use procurize_server::{PostgresStore, ServerError};
+use support::postgres as pg;
+
+async fn connect(
+    config: &procurize_server::config::PostgresConfig,
+) -> Result<PostgresStore, ServerError> {
+    PostgresStore::connect(config).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_migrate_once() {
+    let Some(database) = pg::database("replicas_starting_together_migrate_once").await else {
+        return;
+    };
+    let config = database.postgres_config(SslMode::Disable);
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let config = config.clone();
+            tokio::spawn(async move { PostgresStore::connect(&config).await })
+        })
+        .collect();
+    for start in starts {
+        let store = start.await.expect("joins").expect("every replica starts");
+        assert_eq!(
+            store.schema_version().await.expect("reads"),
+            PostgresStore::SCHEMA_VERSION
+        );
+    }
+    // One row per migration: none was applied twice.
+    let (client, connection) = tokio_postgres::connect(&database.url, tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(connection);
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM procurize_schema", &[])
+        .await
+        .expect("counts")
+        .get(0);
+    assert_eq!(rows, PostgresStore::SCHEMA_VERSION);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_migrated_by_a_newer_binary_is_refused() {
+    let Some(database) = pg::database("a_database_migrated_by_a_newer_binary_is_refused").await
+    else {
+        return;
+    };
+    let config = database.postgres_config(SslMode::Disable);
+    connect(&config).await.expect("migrates");
+    let newer = PostgresStore::SCHEMA_VERSION + 1;
+    pg::execute(
+        &database.url,
+        &format!("INSERT INTO procurize_schema (version) VALUES ({newer})"),
+    )
+    .await;
+    let error = connect(&config).await.expect_err("refused").to_string();
+    assert!(
+        error.contains(&format!("schema {newer}")) && error.contains("newer procurize"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_the_database_is_verified_against_the_ca_certificate() {
+    let Some(database) = pg::database("tls_to_the_database_is_verified").await else {
+        return;
+    };
+    assert!(
+        database.ca_cert.is_some(),
+        "{} names the cluster's CA certificate",
+        pg::CA_VAR
+    );
+    let verified = connect(&database.postgres_config(SslMode::VerifyFull)).await;
+    verified.expect("verify-full with the cluster's CA");
+    let encrypted = database.postgres_config(SslMode::Require);
+    connect(&encrypted).await.expect("require");
+    assert_ssl_in_use(&database).await;
+
+    // Without the CA, the system's roots do not know the cluster's certificate.
+    let mut unknown = database.postgres_config(SslMode::VerifyFull);
+    unknown.ca_cert = None;
+    let error = connect(&unknown).await.expect_err("refused").to_string();
+    assert!(error.contains("certificate"), "{error}");
+}
+
+/// The server's own view: our connection uses TLS.
+async fn assert_ssl_in_use(database: &pg::Database) {
+    let store = store::open(
+        &StoreConfig::Postgres(database.postgres_config(SslMode::VerifyFull)),
+        Role::Admin,
+    )
+    .await
+    .expect("opens");
+    store.check_writable().await.expect("writable");
+    let (client, connection) = tokio_postgres::connect(&database.url, tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(connection);
+    let tls: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+             WHERE ssl AND application_name = 'procurize'",
+            &[],
+        )
+        .await
+        .expect("reads pg_stat_ssl")
+        .get(0);
+    assert!(tls >= 1, "no procurize connection uses TLS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_named_without_the_url() {
+    let Some(database) = pg::database("a_wrong_password_is_named_without_the_url").await else {
+        return;
+    };
+    let wrong = database
+        .url
+        .replacen("procurize:", "procurize:not-the-password-", 1);
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), &wrong).expect("writes");
+    let mut config = database.postgres_config(SslMode::Disable);
+    config.url_file = Some(file.path().to_path_buf());
+    let error = connect(&config).await.expect_err("refused").to_string();
+    assert!(error.contains("password authentication failed"), "{error}");
+    assert!(!error.contains("not-the-password"), "{error}");
+
+    std::fs::write(file.path(), "mysql://nobody").expect("writes");
+    let error = connect(&config).await.expect_err("refused").to_string();
+    assert!(error.contains("store.url"), "{error}");
+    assert!(!error.contains("mysql://nobody"), "{error}");
+}

@@ -1,0 +1,589 @@
+//! One conformance suite for every store backend: each case runs against SQLite and against a
+//! fresh PostgreSQL database (skipped outside CI without one), through the `Store` trait and the
+//! factory the server uses.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use procurize_core::Uuid;
+use procurize_server::ServerError;
+use procurize_server::config::{SqliteConfig, StoreConfig};
+use procurize_server::store::{
+    self, Accepted, EventKey, Finish, JobId, JobState, NewEvent, RetryTarget, Role, Step, Store,
+};
+use support::postgres as pg;
+
+/// A store under test and what reopens it.
+struct Fixture {
+    config: StoreConfig,
+    store: Arc<dyn Store>,
+    _keep: Box<dyn std::any::Any + Send>,
+}
+
+impl Fixture {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = StoreConfig::Sqlite(SqliteConfig {
+            path: dir.path().join("store.db"),
+        });
+        let store = store::open(&config, Role::Server).await.expect("opens");
+        Self {
+            config,
+            store,
+            _keep: Box::new(dir),
+        }
+    }
+
+    async fn postgres(test: &str) -> Option<Self> {
+        let database = pg::database(test).await?;
+        let config = database.store_config();
+        let store = store::open(&config, Role::Server).await.expect("opens");
+        Some(Self {
+            config,
+            store,
+            _keep: Box::new(database),
+        })
+    }
+
+    /// Another handle on the same store, as `procurize jobs` (SQLite) or a second replica
+    /// (PostgreSQL) opens it.
+    async fn another(&self) -> Arc<dyn Store> {
+        store::open(&self.config, Role::Admin)
+            .await
+            .expect("opens again")
+    }
+}
+
+/// Each case, once per backend.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Fixture::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if let Some(fixture) = super::Fixture::postgres(stringify!($case)).await {
+                        super::$case(fixture).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    an_event_is_recorded_once_and_an_update_is_a_new_event,
+    later_steps_wait_for_the_first_and_a_lease_can_expire,
+    a_late_finish_is_refused_and_changes_nothing,
+    a_failed_attempt_is_due_at_its_retry_time_and_dead_after,
+    a_released_job_is_due_again_without_counting_the_attempt,
+    retry_is_conditional_and_names_the_state,
+    purge_deletes_only_finished_events,
+    a_heartbeat_keeps_the_lease,
+    leases_are_released_at_start_only_when_abandoned,
+    effects_are_recorded_once,
+    concurrent_claims_from_two_handles_never_share_a_job,
+    the_store_describes_itself_without_secrets,
+);
+
+const ORG: Uuid = Uuid::from_u128(0x0123_4567_89ab_4def_8123_4567_89ab_cdef);
+
+fn event(report: u128, upload: i64) -> NewEvent {
+    NewEvent {
+        key: EventKey {
+            organization_id: ORG,
+            report_id: Uuid::from_u128(report),
+            upload_nanos: upload,
+        },
+        report: format!(r#"{{"id":"{}"}}"#, Uuid::from_u128(report)),
+    }
+}
+
+async fn accept(
+    store: &dyn Store,
+    deliveries: Vec<Vec<NewEvent>>,
+    steps: &[Step],
+) -> Vec<Accepted> {
+    store
+        .accept(deliveries, steps, 0)
+        .await
+        .into_iter()
+        .map(|r| r.expect("accepted"))
+        .collect()
+}
+
+fn done() -> Finish {
+    Finish::Done { output: None }
+}
+
+async fn total_jobs(store: &dyn Store) -> u64 {
+    store
+        .counts()
+        .await
+        .expect("counts")
+        .iter()
+        .map(|c| c.2)
+        .sum()
+}
+
+async fn state_of(store: &dyn Store, job: JobId) -> JobState {
+    let rows = store.list(None, 1_000).await.expect("lists");
+    rows.iter()
+        .find(|row| row.id == job)
+        .unwrap_or_else(|| panic!("job {job} is not listed: {rows:?}"))
+        .state
+}
+
+async fn an_event_is_recorded_once_and_an_update_is_a_new_event(fixture: Fixture) {
+    let store = &*fixture.store;
+    let accepted = accept(
+        store,
+        vec![
+            vec![event(1, 1), event(2, 1)],
+            vec![event(1, 1)],
+            vec![event(1, 2)],
+        ],
+        &Step::ALL,
+    )
+    .await;
+    let counts: Vec<(usize, usize)> = accepted.iter().map(|a| (a.new, a.duplicates)).collect();
+    assert_eq!(counts, vec![(2, 0), (0, 1), (1, 0)]);
+    assert_eq!(total_jobs(store).await, 9, "three events, three jobs each");
+    // A later batch sees the earlier one's events as duplicates.
+    let again = accept(store, vec![vec![event(2, 1), event(3, 1)]], &Step::ALL).await;
+    assert_eq!((again[0].new, again[0].duplicates), (1, 1));
+    // Another handle (reopening) finds everything: the commit was durable.
+    drop(fixture.store.clone());
+    let other = fixture.another().await;
+    assert_eq!(other.list(None, 100).await.expect("lists").len(), 12);
+    let waiting = other
+        .list(Some(JobState::Waiting), 100)
+        .await
+        .expect("lists");
+    assert_eq!(
+        waiting.len(),
+        8,
+        "every step after the first waits: {waiting:?}"
+    );
+    assert!(waiting.iter().all(|row| row.waiting_for.is_some()));
+}
+
+async fn later_steps_wait_for_the_first_and_a_lease_can_expire(fixture: Fixture) {
+    let store = &*fixture.store;
+    accept(store, vec![vec![event(1, 1)]], &Step::ALL).await;
+    let first = store.claim("w1", 0, 100, 10).await.expect("claims");
+    assert_eq!(first.len(), 1, "only the gate is due: {first:?}");
+    assert_eq!(first[0].step, Step::Gate);
+    assert_eq!(first[0].attempt, 1);
+    assert!(!first[0].recovered);
+    assert_eq!(first[0].key, event(1, 1).key);
+    assert_eq!(first[0].report, event(1, 1).report);
+    assert!(
+        store
+            .claim("w2", 50, 100, 10)
+            .await
+            .expect("claims")
+            .is_empty(),
+        "nothing else is due while the gate runs"
+    );
+    // The lease expires: another worker takes the job over, marked as recovered.
+    let again = store.claim("w2", 101, 100, 10).await.expect("claims");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, first[0].id);
+    assert!(again[0].recovered);
+    assert_eq!(again[0].attempt, 2);
+    let output = Finish::Done {
+        output: Some("verdict".into()),
+    };
+    assert!(
+        store
+            .finish(again[0].id, "w2", output, 150)
+            .await
+            .expect("finishes")
+    );
+    assert_eq!(
+        store
+            .output(again[0].event, Step::Gate)
+            .await
+            .expect("reads"),
+        Some("verdict".into())
+    );
+    assert_eq!(
+        store
+            .output(again[0].event, Step::Notify)
+            .await
+            .expect("reads"),
+        None
+    );
+    let next = store.claim("w2", 200, 100, 10).await.expect("claims");
+    let mut steps: Vec<Step> = next.iter().map(|j| j.step).collect();
+    steps.sort();
+    assert_eq!(steps, vec![Step::Notify, Step::Archive]);
+}
+
+async fn a_late_finish_is_refused_and_changes_nothing(fixture: Fixture) {
+    let store = &*fixture.store;
+    accept(store, vec![vec![event(1, 1)]], &[Step::Gate]).await;
+    let first = store.claim("w1", 0, 100, 1).await.expect("claims");
+    let second = store.claim("w2", 101, 100, 1).await.expect("claims");
+    assert_eq!(second[0].id, first[0].id);
+    let late = Finish::Failed {
+        error: "late".into(),
+        retry_at: None,
+    };
+    let results = store
+        .finish_many("w1", vec![(first[0].id, late)], 150)
+        .await
+        .expect("finishes");
+    assert_eq!(results, vec![false], "the lease was lost");
+    assert_eq!(state_of(store, first[0].id).await, JobState::Running);
+    assert!(
+        store
+            .finish(second[0].id, "w2", done(), 160)
+            .await
+            .expect("finishes")
+    );
+    assert_eq!(state_of(store, first[0].id).await, JobState::Done);
+    assert!(
+        !store
+            .finish(second[0].id, "w2", done(), 170)
+            .await
+            .expect("finishes"),
+        "a finished job cannot be finished again"
+    );
+}
+
+async fn a_failed_attempt_is_due_at_its_retry_time_and_dead_after(fixture: Fixture) {
+    let store = &*fixture.store;
+    accept(store, vec![vec![event(1, 1)]], &[Step::Gate, Step::Notify]).await;
+    let job = store
+        .claim("w", 0, 100, 10)
+        .await
+        .expect("claims")
+        .remove(0);
+    let failed = Finish::Failed {
+        error: "the API answered 503".into(),
+        retry_at: Some(50),
+    };
+    assert!(
+        store
+            .finish(job.id, "w", failed, 10)
+            .await
+            .expect("finishes")
+    );
+    assert_eq!(state_of(store, job.id).await, JobState::Pending);
+    assert!(
+        store
+            .claim("w", 49, 100, 10)
+            .await
+            .expect("claims")
+            .is_empty()
+    );
+    let again = store.claim("w", 50, 100, 10).await.expect("claims");
+    assert_eq!(
+        (again[0].id, again[0].attempt, again[0].recovered),
+        (job.id, 2, false)
+    );
+    let dead = Finish::Failed {
+        error: "the organization is no longer configured".into(),
+        retry_at: None,
+    };
+    assert!(store.finish(job.id, "w", dead, 60).await.expect("finishes"));
+    let rows = store.list(Some(JobState::Dead), 10).await.expect("lists");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].id, job.id);
+    assert_eq!(rows[0].attempts, 2);
+    assert_eq!(
+        rows[0].last_error.as_deref(),
+        Some("the organization is no longer configured")
+    );
+    assert!(
+        store
+            .claim("w", 1_000_000, 100, 10)
+            .await
+            .expect("claims")
+            .is_empty(),
+        "the step after a dead one never becomes due"
+    );
+}
+
+async fn a_released_job_is_due_again_without_counting_the_attempt(fixture: Fixture) {
+    let store = &*fixture.store;
+    accept(store, vec![vec![event(1, 1)]], &[Step::Gate]).await;
+    let job = store.claim("w", 0, 100, 1).await.expect("claims").remove(0);
+    assert!(
+        store
+            .finish(job.id, "w", Finish::Release, 5)
+            .await
+            .expect("finishes")
+    );
+    let again = store.claim("w", 5, 100, 1).await.expect("claims").remove(0);
+    assert_eq!(
+        (again.id, again.attempt, again.recovered),
+        (job.id, 1, false)
+    );
+}
+
+async fn retry_is_conditional_and_names_the_state(fixture: Fixture) {
+    let store = &*fixture.store;
+    accept(
+        store,
+        vec![vec![event(1, 1)], vec![event(2, 1)]],
+        &[Step::Gate, Step::Notify],
+    )
+    .await;
+    let jobs = store.claim("w", 0, 100, 10).await.expect("claims");
+    assert_eq!(jobs.len(), 2);
+    let dead = Finish::Failed {
+        error: "boom".into(),
+        retry_at: None,
+    };
+    store
+        .finish(jobs[0].id, "w", dead, 1)
+        .await
+        .expect("finishes");
+    let rows = store.list(None, 100).await.expect("lists");
+    let waiting = rows
+        .iter()
+        .find(|row| row.state == JobState::Waiting)
+        .expect("a waiting job")
+        .id;
+
+    let refusal = |error: ServerError| {
+        assert!(matches!(error, ServerError::NotFound(_)), "{error:?}");
+        error.to_string()
+    };
+    let running = store
+        .retry(RetryTarget::Job(jobs[1].id), 2)
+        .await
+        .expect_err("running");
+    assert!(refusal(running).contains("is running"));
+    let waits = store
+        .retry(RetryTarget::Job(waiting), 2)
+        .await
+        .expect_err("waiting");
+    assert!(refusal(waits).contains("waits for"));
+    let missing = store
+        .retry(RetryTarget::Job(JobId(999_999)), 2)
+        .await
+        .expect_err("missing");
+    assert!(refusal(missing).contains("there is no job 999999"));
+    assert_eq!(
+        state_of(store, jobs[1].id).await,
+        JobState::Running,
+        "left to its worker"
+    );
+
+    assert_eq!(
+        store.retry(RetryTarget::AllDead, 5).await.expect("retries"),
+        1
+    );
+    assert_eq!(
+        store.retry(RetryTarget::AllDead, 5).await.expect("retries"),
+        0
+    );
+    let again = store.claim("w", 5, 100, 10).await.expect("claims");
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].id, again[0].attempt),
+        (jobs[0].id, 1),
+        "attempts start over"
+    );
+}
+
+async fn purge_deletes_only_finished_events(fixture: Fixture) {
+    let store = &*fixture.store;
+    accept(
+        store,
+        vec![vec![event(1, 1)], vec![event(2, 1)]],
+        &[Step::Gate],
+    )
+    .await;
+    let jobs = store.claim("w", 0, 100, 10).await.expect("claims");
+    store
+        .finish(jobs[0].id, "w", done(), 1)
+        .await
+        .expect("finishes");
+    assert_eq!(
+        store.purge(0).await.expect("purges"),
+        0,
+        "received at 0, not before"
+    );
+    assert_eq!(
+        store.purge(1_000).await.expect("purges"),
+        1,
+        "only the done event"
+    );
+    assert_eq!(total_jobs(store).await, 1);
+    // A redelivery of the purged event is new again.
+    let redelivered = accept(store, vec![vec![event(1, 1), event(2, 1)]], &[Step::Gate]).await;
+    assert_eq!((redelivered[0].new, redelivered[0].duplicates), (1, 1));
+}
+
+async fn a_heartbeat_keeps_the_lease(fixture: Fixture) {
+    let store = &*fixture.store;
+    accept(
+        store,
+        vec![vec![event(1, 1)], vec![event(2, 1)]],
+        &[Step::Gate],
+    )
+    .await;
+    let jobs = store.claim("w1", 0, 100, 10).await.expect("claims");
+    let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+    assert_eq!(
+        store
+            .extend_leases("w2", &ids, 1_000)
+            .await
+            .expect("extends"),
+        0,
+        "not w2's"
+    );
+    assert_eq!(
+        store
+            .extend_leases("w1", &ids, 1_000)
+            .await
+            .expect("extends"),
+        2
+    );
+    assert!(
+        store
+            .claim("w2", 500, 100, 10)
+            .await
+            .expect("claims")
+            .is_empty(),
+        "a renewed lease is not taken over"
+    );
+    let taken = store.claim("w2", 1_001, 100, 10).await.expect("claims");
+    assert_eq!(taken.len(), 2, "expired after its new end");
+    assert_eq!(
+        store
+            .extend_leases("w1", &ids, 5_000)
+            .await
+            .expect("extends"),
+        0,
+        "a lost lease is not taken back"
+    );
+}
+
+async fn leases_are_released_at_start_only_when_abandoned(fixture: Fixture) {
+    let store = &*fixture.store;
+    accept(store, vec![vec![event(1, 1)]], &[Step::Gate]).await;
+    store.claim("old", 0, 1_000, 1).await.expect("claims");
+    let released = store
+        .release_abandoned_leases("new", 10)
+        .await
+        .expect("releases");
+    if store.exclusive() {
+        // The only server: whoever held a lease is gone.
+        assert_eq!(released, 1);
+    } else {
+        assert_eq!(released, 0, "a live replica's lease is left alone");
+        assert!(
+            store
+                .claim("new", 10, 100, 1)
+                .await
+                .expect("claims")
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .release_abandoned_leases("new", 1_001)
+                .await
+                .expect("releases"),
+            1
+        );
+    }
+    let job = store.claim("new", 1_001, 100, 1).await.expect("claims");
+    assert_eq!(job.len(), 1);
+    assert!(
+        job[0].recovered,
+        "side effects of the cut attempt may exist"
+    );
+}
+
+async fn effects_are_recorded_once(fixture: Fixture) {
+    let store = &*fixture.store;
+    accept(store, vec![vec![event(1, 1)]], &[Step::Gate]).await;
+    let job = store.claim("w", 0, 100, 1).await.expect("claims").remove(0);
+    store
+        .record_effect(job.id, "slack:abc", 5)
+        .await
+        .expect("records");
+    store
+        .record_effect(job.id, "slack:abc", 6)
+        .await
+        .expect("records again");
+    store
+        .record_effect(job.id, "email:def", 7)
+        .await
+        .expect("records");
+    let effects = fixture
+        .another()
+        .await
+        .effects(job.id)
+        .await
+        .expect("reads");
+    assert_eq!(
+        effects,
+        vec![("email:def".to_owned(), 7), ("slack:abc".to_owned(), 5)]
+    );
+}
+
+async fn concurrent_claims_from_two_handles_never_share_a_job(fixture: Fixture) {
+    const EVENTS: u128 = 300;
+    let deliveries: Vec<Vec<NewEvent>> = (0..EVENTS).map(|n| vec![event(n + 1, 1)]).collect();
+    accept(&*fixture.store, deliveries, &[Step::Gate]).await;
+    let handles = [fixture.store.clone(), fixture.another().await];
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let store = handles[worker % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("w{worker}");
+            let mut mine = Vec::new();
+            // Bounded: each round takes at least one job while any is left.
+            for _ in 0..EVENTS {
+                let jobs = store.claim(&owner, 0, 60_000, 7).await.expect("claims");
+                if jobs.is_empty() {
+                    break;
+                }
+                mine.extend(jobs.iter().map(|j| j.id));
+            }
+            mine
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for task in tasks {
+        for id in task.await.expect("joins") {
+            total += 1;
+            assert!(seen.insert(id), "job {id} was claimed twice");
+        }
+    }
+    assert_eq!(total, EVENTS as usize, "every job claimed once");
+}
+
+async fn the_store_describes_itself_without_secrets(fixture: Fixture) {
+    let description = fixture.store.describe();
+    assert!(!description.is_empty());
+    if let StoreConfig::Postgres(postgres) = &fixture.config {
+        let url = std::fs::read_to_string(postgres.url_file.as_ref().expect("a URL file"))
+            .expect("reads the URL");
+        let password = url
+            .split(':')
+            .nth(2)
+            .and_then(|s| s.split('@').next())
+            .expect("a password");
+        assert!(!description.contains(password), "{description}");
+        assert!(!format!("{:?}", fixture.store.list(None, 1).await).contains(password));
+    }
+    fixture.store.check_writable().await.expect("writable");
+}
