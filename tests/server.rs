@@ -12,319 +12,15 @@ mod support;
 #[path = "../crates/notify/tests/support/fake_slack.rs"]
 mod fake_slack;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+mod serving;
+
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{output, procurize, stdout};
-use procurize_sim::webhook::{Attempt, Delivery, Schedule};
-use support::{Options, SECRET, payload, post, write_config};
-
-/// A `procurize serve` process.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// Starts the server and waits (bounded) until `/healthz` answers.
-    async fn start(config: &Path, port: u16, log: &Path) -> Self {
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
-        let child = procurize()
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--log-format", "json"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn procurize serve");
-        let server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let client = procurize_core::tls::reqwest_client().expect("http client");
-        for _ in 0..200 {
-            if let Ok(r) = client
-                .get(format!("{}/healthz", server.base))
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not start within 10 s");
-    }
-
-    fn url(&self) -> String {
-        format!("{}/webhooks/procurize", self.base)
-    }
-
-    async fn metrics(&self) -> String {
-        procurize_core::tls::reqwest_client()
-            .expect("http client")
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("body")
-    }
-
-    /// The value of one series, read from the exposition text.
-    async fn metric(&self, series: &str) -> f64 {
-        let text = self.metrics().await;
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {series} in {text}"))
-    }
-
-    /// Waits (bounded) until no job is pending or running.
-    async fn idle(&self) {
-        for _ in 0..600 {
-            if self.metric("procurize_queue_depth").await == 0.0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the workflow did not finish within 30 s");
-    }
-
-    fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    /// Waits (bounded) for the process to end; returns its exit code.
-    async fn wait(mut self, within: Duration) -> Option<i32> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code();
-            }
-            assert!(
-                started.elapsed() < within,
-                "the server did not stop within {within:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// Distinct report events: sample report 0x100 uploaded again at `n` seconds past a base time.
-fn event(n: usize) -> Vec<u8> {
-    let mut value: serde_json::Value = serde_json::from_slice(&payload(&[0x100])).expect("json");
-    value["reports"][0]["uploadDate"] = format!(
-        "2026-01-01T{:02}:{:02}:{:02}Z",
-        n / 3600,
-        (n / 60) % 60,
-        n % 60
-    )
-    .into();
-    serde_json::to_vec(&value).expect("json")
-}
-
-/// Sends every body with the simulator's sender, as the platform does: signed, and retried until
-/// a 2xx answer (here every 200 ms, at most 150 times), `concurrency` deliveries at a time.
-/// `on_accepted` sees the running count of 2xx answers. The handle gives each delivery's
-/// attempts.
-fn burst(
-    url: &str,
-    bodies: &[Vec<u8>],
-    concurrency: usize,
-    on_accepted: impl Fn(usize) + Send + Sync + 'static,
-) -> tokio::task::JoinHandle<Vec<Vec<Attempt>>> {
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let on_accepted = Arc::new(on_accepted);
-    let schedule = Schedule {
-        interval: Duration::from_millis(200),
-        max_attempts: 150,
-        timeout: Duration::from_secs(10),
-    };
-    let tasks: Vec<_> = bodies
-        .iter()
-        .map(|body| {
-            let (semaphore, accepted, on_accepted) =
-                (semaphore.clone(), accepted.clone(), on_accepted.clone());
-            let delivery = Delivery::new(url, body.clone(), support::signer(SECRET));
-            let schedule = schedule.clone();
-            tokio::spawn(async move {
-                let _permit = semaphore.acquire().await.expect("permit");
-                delivery
-                    .send(&schedule, |attempt| {
-                        if attempt.outcome.delivered() {
-                            on_accepted(
-                                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1,
-                            );
-                        }
-                    })
-                    .await
-                    .expect("delivered within the sender's retries")
-            })
-        })
-        .collect();
-    tokio::spawn(async move {
-        let mut attempts = Vec::new();
-        for task in tasks {
-            attempts.push(task.await.expect("join"));
-        }
-        attempts
-    })
-}
-
-/// Waits (bounded) until `flag` is set.
-async fn until(flag: &std::sync::atomic::AtomicBool) {
-    for _ in 0..1000 {
-        if flag.load(std::sync::atomic::Ordering::SeqCst) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the burst never reached the point of the stop");
-}
-
-/// `report_published` messages written by the file channel.
-fn published_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("messages"))
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.to_string_lossy().ends_with(".report_published.eml"));
-    files.sort();
-    files
-}
-
-/// Slack messages received, counted by event fingerprint.
-fn slack_by_fingerprint(recorded: &Mutex<fake_slack::Recorded>) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for (_, body) in &recorded.lock().expect("lock").posts {
-        let text = body.to_string();
-        let fingerprint = text
-            .split("fingerprint `")
-            .nth(1)
-            .and_then(|rest| rest.split('`').next())
-            .expect("a fingerprint in the Slack message")
-            .to_owned();
-        *counts.entry(fingerprint).or_insert(0) += 1;
-    }
-    counts
-}
-
-async fn jobs_json(config: &Path, state: Option<&str>) -> Vec<serde_json::Value> {
-    let mut command = procurize();
-    command
-        .args([
-            "jobs", "list", "--format", "json", "--limit", "100000", "--config",
-        ])
-        .arg(config);
-    if let Some(state) = state {
-        command.args(["--state", state]);
-    }
-    let out = output(command).await;
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    serde_json::from_str(&stdout(&out)).expect("jobs JSON")
-}
-
-struct Setup {
-    dir: tempfile::TempDir,
-    _sim: procurize_sim::Simulator,
-    config: PathBuf,
-    port: u16,
-    slack: Arc<Mutex<fake_slack::Recorded>>,
-}
-
-impl Setup {
-    async fn new(max_attempts: u32) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let sim = procurize_sim::Simulator::start_sample().await.expect("sim");
-        let (slack_url, slack) = fake_slack::fake_slack(0).await;
-        let port = free_port();
-        let (config, _) = write_config(
-            dir.path(),
-            &sim.base_url(),
-            &Options {
-                server: format!("listen = \"127.0.0.1:{port}\"\nshutdown_grace_seconds = 20"),
-                slack: Some(slack_url),
-                max_attempts: Some(max_attempts),
-                ..Options::default()
-            },
-            fake_slack::TOKEN,
-        );
-        Self {
-            dir,
-            _sim: sim,
-            config,
-            port,
-            slack,
-        }
-    }
-
-    async fn server(&self) -> Server {
-        Server::start(&self.config, self.port, &self.dir.path().join("server.log")).await
-    }
-
-    /// Every event was processed exactly once by the file channel, every job is done and the
-    /// Slack messages cover every event; returns the number of repeated Slack messages.
-    async fn check_processed_once(&self, events: usize) -> usize {
-        let files = published_files(self.dir.path());
-        assert_eq!(
-            files.len(),
-            events,
-            "one report_published message per event"
-        );
-        let jobs = jobs_json(&self.config, None).await;
-        assert_eq!(jobs.len(), events * 3, "three jobs per event, no more");
-        let not_done: Vec<_> = jobs.iter().filter(|j| j["state"] != "done").collect();
-        assert!(not_done.is_empty(), "{not_done:?}");
-        let slack = slack_by_fingerprint(&self.slack);
-        assert_eq!(slack.len(), events, "every event reached Slack");
-        let bundles = std::fs::read_dir(
-            self.dir
-                .path()
-                .join("evidence")
-                .join(procurize_sim::SAMPLE_ORGANIZATION),
-        )
-        .expect("evidence")
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect::<Vec<_>>();
-        let leftovers: Vec<_> = bundles.iter().filter(|n| n.starts_with('.')).collect();
-        assert!(
-            leftovers.is_empty(),
-            "unfinished bundles swept: {leftovers:?}"
-        );
-        let bundles = bundles.iter().filter(|n| n.ends_with(".zip")).count();
-        assert_eq!(bundles, events, "one bundle per event");
-        slack.values().map(|n| n - 1).sum()
-    }
-}
+use serving::{Setup, burst, event, jobs_json, published_files, slack_by_fingerprint, until};
+use support::{SECRET, post};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_burst_loses_no_acknowledged_delivery_and_repeats_no_side_effect() {
@@ -410,7 +106,7 @@ async fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing() {
         "no Slack message repeated"
     );
     assert_eq!(server.metric("procurize_jobs_recovered_total").await, 0.0);
-    let log = std::fs::read_to_string(setup.dir.path().join("server.log")).expect("log");
+    let log = std::fs::read_to_string(setup.log(0)).expect("log");
     assert!(log.contains("\"shutting down\""), "JSON log lines: {log}");
     assert!(!log.contains(SECRET), "no secret in the log");
 }
@@ -436,7 +132,7 @@ async fn a_slack_outage_is_retried_and_a_dead_job_is_replayed_by_jobs_retry() {
         1,
         "arrived once"
     );
-    let notify = jobs_json(&setup.config, None)
+    let notify = jobs_json(setup.config(), None)
         .await
         .into_iter()
         .find(|j| j["step"] == "notify")
@@ -452,7 +148,7 @@ async fn a_slack_outage_is_retried_and_a_dead_job_is_replayed_by_jobs_retry() {
     assert_eq!(post(&server.url(), event(2), Some(SECRET)).await.0, 202);
     let mut dead = Vec::new();
     for _ in 0..600 {
-        dead = jobs_json(&setup.config, Some("dead")).await;
+        dead = jobs_json(setup.config(), Some("dead")).await;
         if !dead.is_empty() {
             break;
         }
@@ -480,7 +176,7 @@ async fn a_slack_outage_is_retried_and_a_dead_job_is_replayed_by_jobs_retry() {
     let out = output({
         let mut c = procurize();
         c.args(["jobs", "retry", "--all-dead", "--config"])
-            .arg(&setup.config);
+            .arg(setup.config());
         c
     })
     .await;
@@ -493,7 +189,7 @@ async fn a_slack_outage_is_retried_and_a_dead_job_is_replayed_by_jobs_retry() {
         slack.values().all(|n| *n == 1),
         "each message once: {slack:?}"
     );
-    assert!(jobs_json(&setup.config, Some("dead")).await.is_empty());
+    assert!(jobs_json(setup.config(), Some("dead")).await.is_empty());
     // The file channel delivered on the first attempt and was not repeated by the replay.
     assert_eq!(published_files(setup.dir.path()).len(), files_before);
 }
@@ -608,4 +304,166 @@ async fn metrics_parse_as_prometheus_text_with_the_expected_counters() {
         );
     }
     assert_eq!(value("procurize_queue_depth", json!({})), 0.0);
+}
+
+/// The deliveries spread over the replicas: delivery `n` goes to replica `n % replicas` and is
+/// retried there, as a load balancer pinning a retry to a replica that went away would.
+fn spread(
+    setup: &Setup,
+    bodies: &[Vec<u8>],
+    on_accepted: impl Fn(usize) + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<Vec<Vec<procurize_sim::webhook::Attempt>>> {
+    let urls: Vec<String> = setup
+        .ports
+        .iter()
+        .map(|port| format!("http://127.0.0.1:{port}/webhooks/procurize"))
+        .collect();
+    serving::burst_to(&urls, bodies, 8, on_accepted)
+}
+
+/// No replica's log says a lease was lost while its step ran (a live replica's lease taken).
+fn assert_no_lease_lost(setup: &Setup) {
+    for n in 0..setup.ports.len() {
+        let log = std::fs::read_to_string(setup.log(n)).unwrap_or_default();
+        assert!(
+            !log.contains("lease was lost"),
+            "replica {n} lost a lease while a step ran:\n{log}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_on_postgres_act_on_each_delivery_once_through_a_sigkill() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(database) = support::postgres::database("three_replicas_sigkill").await else {
+        return;
+    };
+    // A short lease: the killed replica's jobs are taken over by the others within seconds.
+    let setup = Setup::replicas(3, 5, database, "lease_seconds = 2").await;
+    let mut replicas = Vec::new();
+    for n in 0..3 {
+        replicas.push(setup.replica(n).await);
+    }
+    let killed_one = Arc::new(Mutex::new(Some(replicas.remove(1))));
+    const EVENTS: usize = 150;
+    let bodies: Vec<Vec<u8>> = (0..EVENTS).map(event).collect();
+    let killed = Arc::new(AtomicBool::new(false));
+    let (killer, flag) = (killed_one.clone(), killed.clone());
+    let sending = spread(&setup, &bodies, move |accepted| {
+        if accepted == 50
+            && let Some(mut server) = killer.lock().expect("lock").take()
+        {
+            server.child.kill().expect("SIGKILL");
+            let _ = server.child.wait();
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    until(&killed).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let restarted = setup.replica(1).await;
+    let attempts = sending.await.expect("join");
+    assert!(
+        attempts.iter().any(|a| a.len() > 1),
+        "the kill happened mid-burst: some deliveries were acknowledged only on a retry"
+    );
+    restarted.idle().await;
+    for server in &replicas {
+        server.idle().await;
+    }
+    assert_eq!(
+        setup.check_processed_once(EVENTS).await,
+        0,
+        "no Slack message repeated"
+    );
+    assert!(
+        jobs_json(setup.config(), Some("running")).await.is_empty(),
+        "nothing left running"
+    );
+    assert_no_lease_lost(&setup);
+    // Every replica did work: the database, not one process, is the queue.
+    let mut done_by = Vec::new();
+    for server in replicas.iter().chain([&restarted]) {
+        done_by.push(
+            server
+                .metric("procurize_deliveries_total{outcome=\"accepted\"}")
+                .await,
+        );
+    }
+    assert!(
+        done_by.iter().all(|n| *n > 0.0),
+        "accepted per replica: {done_by:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_delivery_to_two_replicas_at_once_is_one_event() {
+    let Some(database) = support::postgres::database("same_delivery_two_replicas").await else {
+        return;
+    };
+    let setup = Setup::replicas(2, 5, database, "").await;
+    let (a, b) = (setup.replica(0).await, setup.replica(1).await);
+    const EVENTS: usize = 20;
+    let (url_a, url_b) = (a.url(), b.url());
+    for n in 0..EVENTS {
+        let body = event(n);
+        let (first, second) = tokio::join!(
+            post(&url_a, body.clone(), Some(SECRET)),
+            post(&url_b, body, Some(SECRET))
+        );
+        let mut statuses = [first.0, second.0];
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [200, 202],
+            "one new event, one duplicate (event {n})"
+        );
+    }
+    a.idle().await;
+    b.idle().await;
+    assert_eq!(setup.check_processed_once(EVENTS).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_crash_mid_burst_gives_503_and_the_replicas_recover_without_a_restart() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(cluster) = support::postgres::Cluster::start("database_crash_mid_burst") else {
+        return;
+    };
+    let cluster = Arc::new(cluster);
+    let setup = Setup::replicas(2, 20, cluster.database(), "lease_seconds = 2").await;
+    let replicas = [setup.replica(0).await, setup.replica(1).await];
+    const EVENTS: usize = 100;
+    let bodies: Vec<Vec<u8>> = (0..EVENTS).map(event).collect();
+    let crashed = Arc::new(AtomicBool::new(false));
+    let (crasher, flag) = (cluster.clone(), crashed.clone());
+    let sending = spread(&setup, &bodies, move |accepted| {
+        if accepted == 30 && !flag.swap(true, Ordering::SeqCst) {
+            crasher.crash();
+        }
+    });
+    until(&crashed).await;
+    // Down for a while: deliveries are refused with 503, so the platform retries them.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, body) = post(&replicas[0].url(), event(EVENTS + 1), Some(SECRET)).await;
+    assert_eq!(status, 503, "{body}");
+    cluster.restart();
+    let attempts = sending.await.expect("join");
+    let refused = attempts
+        .iter()
+        .flatten()
+        .filter(|a| a.outcome == procurize_sim::webhook::Outcome::Status(503))
+        .count();
+    assert!(
+        refused > 0,
+        "some deliveries were answered 503 while it was down"
+    );
+    for server in &replicas {
+        server.idle().await;
+    }
+    assert_eq!(
+        setup.check_processed_once(EVENTS).await,
+        0,
+        "every acknowledged delivery acted on once"
+    );
+    assert_no_lease_lost(&setup);
 }

@@ -287,7 +287,7 @@ pub fn write_bundle(
         ArchiveError::Io(format!("{what} {}: {e}", out.display()))
     };
     let temp = tempfile::Builder::new()
-        .prefix(".procurize-bundle-")
+        .prefix(&procurize_core::fs::temp_prefix(".procurize-bundle-"))
         .suffix(".partial")
         .tempfile_in(folder)
         .map_err(|e| io("cannot create a temporary file for", &e))?;

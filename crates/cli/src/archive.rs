@@ -115,7 +115,7 @@ pub(crate) async fn run(global: &Global, args: ArchiveArgs) -> anyhow::Result<Ex
         _ => std::path::PathBuf::from("."),
     };
     let work = tempfile::Builder::new()
-        .prefix(".procurize-archive-")
+        .prefix(&procurize_core::fs::temp_prefix(".procurize-archive-"))
         .tempdir_in(&folder)
         .with_context(|| format!("cannot create a working folder in {}", folder.display()))?;
     let evidence = collect(

@@ -204,7 +204,7 @@ impl Notifier {
     }
 
     /// The folders of the file channels, where an interrupted write can leave a temporary file
-    /// for [`procurize_core::fs::sweep_partials`].
+    /// for [`procurize_core::fs::partials`].
     pub fn file_folders(&self) -> Vec<&std::path::Path> {
         self.config
             .channels

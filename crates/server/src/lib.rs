@@ -17,6 +17,7 @@
 //! [`Service`] puts the pieces together; [`metrics`] counts what happens.
 
 pub mod config;
+mod janitor;
 pub mod metrics;
 pub mod receiver;
 mod service;

@@ -12,6 +12,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Prepared;
+use crate::janitor::Janitor;
 use crate::metrics::Metrics;
 use crate::receiver::{AppState, Committer, router};
 use crate::store::{JobState, Role, Store};
@@ -61,12 +62,7 @@ impl Service {
             addr: prepared.config.server.listen,
             source,
         })?;
-        let owner = format!(
-            "{}-{}-{:08x}",
-            hostname(),
-            std::process::id(),
-            fastrand::u32(..)
-        );
+        let owner = new_owner();
         let released = store.release_abandoned_leases(&owner, now_millis()).await?;
         if released > 0 {
             tracing::warn!(
@@ -74,9 +70,9 @@ impl Service {
                 "released jobs interrupted by a previous stop; they will run again"
             );
         }
-        if store.exclusive() {
-            sweep_leftovers(&prepared);
-        }
+        let lease = Duration::from_secs(prepared.config.jobs.lease_seconds);
+        let janitor = Janitor::new(&prepared, store.clone(), lease);
+        janitor.sweep(store.exclusive()).await?;
         let metrics = Arc::new(Metrics::default());
         let config = &prepared.config;
         let archive = match (&config.archive, &prepared.signing_key) {
@@ -125,7 +121,7 @@ impl Service {
             .await
         });
         let (stop_workers, workers_stopped) = watch::channel(false);
-        let workers = (0..config.jobs.workers)
+        let mut workers: Vec<JoinHandle<()>> = (0..config.jobs.workers)
             .map(|_| {
                 tokio::spawn(
                     workflow
@@ -134,6 +130,9 @@ impl Service {
                 )
             })
             .collect();
+        if !store.exclusive() {
+            workers.push(tokio::spawn(janitor.run(workers_stopped.clone())));
+        }
         tracing::info!(%addr, path = %config.server.path, store = %store.describe(), steps = ?workflow.steps(), "listening");
         Ok(Running {
             addr,
@@ -194,35 +193,12 @@ async fn serve(
     Ok(())
 }
 
-/// Removes what steps cut short by a crash left in the archive and file-channel folders. Only
-/// on an exclusive store: another replica's unfinished files look the same as a dead one's.
-fn sweep_leftovers(prepared: &Prepared) {
-    if let Some(archive) = &prepared.config.archive {
-        let swept = crate::workflow::sweep_leftovers(&archive.folder);
-        if swept > 0 {
-            tracing::warn!(
-                removed = swept,
-                "removed unfinished bundles left by an interrupted archive step"
-            );
-        }
-    }
-    for folder in prepared.notifier.iter().flat_map(|n| n.file_folders()) {
-        let swept = procurize_core::fs::sweep_partials(folder);
-        if swept > 0 {
-            tracing::warn!(
-                removed = swept,
-                folder = %folder.display(),
-                "removed unfinished messages left by an interrupted notify step"
-            );
-        }
-    }
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "procurize".into())
+/// A worker identity for leases: this process's tag in temporary names
+/// ([`procurize_core::fs::process_tag`]), then `#` and a number per service in the process.
+fn new_owner() -> String {
+    static SERVICES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SERVICES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}#{n}", procurize_core::fs::process_tag())
 }
 
 /// A running service.

@@ -61,34 +61,25 @@ pub fn bundle_path(folder: &Path, organization: &str, report: &str, upload_nanos
         .join(format!("{report}-{upload_nanos}.zip"))
 }
 
-/// Removes what an archive step cut short by a crash left in `folder`: working folders
-/// (`.procurize-archive-*`) and unfinished bundles (`.procurize-bundle-*`) in each
-/// organization's folder. Finished bundles are never touched. Only the server holding the
-/// store's lock calls it, so no other writer is at work there. Returns how many were removed.
-pub fn sweep_leftovers(folder: &Path) -> usize {
+/// The archive step's working folders start with this.
+const ARCHIVE_WORK: &str = ".procurize-archive-";
+/// The archiver's unfinished bundles start with this.
+const BUNDLE_TEMP: &str = ".procurize-bundle-";
+
+/// What an archive step has in progress in `folder`, or left when cut short by a crash:
+/// working folders (`.procurize-archive-*`) and unfinished bundles (`.procurize-bundle-*`) in
+/// each organization's folder. Finished bundles are never among them.
+pub fn archive_leftovers(folder: &Path) -> Vec<procurize_core::fs::Leftover> {
     let Ok(organizations) = std::fs::read_dir(folder) else {
-        return 0;
+        return Vec::new();
     };
-    let mut removed = 0;
+    let mut found = Vec::new();
     for organization in organizations.filter_map(Result::ok) {
-        let Ok(entries) = std::fs::read_dir(organization.path()) else {
-            continue;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let path = entry.path();
-            let gone = if name.starts_with(".procurize-archive-") && path.is_dir() {
-                std::fs::remove_dir_all(&path).is_ok()
-            } else if name.starts_with(".procurize-bundle-") && path.is_file() {
-                std::fs::remove_file(&path).is_ok()
-            } else {
-                false
-            };
-            removed += usize::from(gone);
-        }
+        let path = organization.path();
+        found.extend(procurize_core::fs::leftovers(&path, ARCHIVE_WORK, "", true));
+        found.extend(procurize_core::fs::leftovers(&path, BUNDLE_TEMP, "", false));
     }
-    removed
+    found
 }
 
 /// The workflow's steps and what they need.
@@ -450,7 +441,7 @@ impl Workflow {
             StepError::transient(format!("cannot create {}: {e}", folder.display()))
         })?;
         let work = tempfile::Builder::new()
-            .prefix(".procurize-archive-")
+            .prefix(&procurize_core::fs::temp_prefix(ARCHIVE_WORK))
             .tempdir_in(&folder)
             .map_err(|e| {
                 StepError::transient(format!(
@@ -540,19 +531,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn leftovers_of_a_crash_are_swept_and_bundles_kept() {
+    fn leftovers_of_an_archive_step_are_found_and_bundles_are_not() {
         let dir = tempfile::tempdir().expect("temp dir");
         let org = dir.path().join("org");
         std::fs::create_dir_all(org.join(".procurize-archive-abc/inner")).expect("mkdir");
+        std::fs::create_dir_all(org.join(".procurize-archive-gone_2_b~w")).expect("mkdir");
         std::fs::write(org.join(".procurize-bundle-xyz"), b"half a zip").expect("write");
         std::fs::write(org.join("report-1.zip"), b"a bundle").expect("write");
-        assert_eq!(sweep_leftovers(dir.path()), 2);
-        let left: Vec<_> = std::fs::read_dir(&org)
-            .expect("read")
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+        let mut found: Vec<(String, Option<String>, bool)> = archive_leftovers(dir.path())
+            .into_iter()
+            .map(|l| {
+                let name = l
+                    .path
+                    .file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned();
+                (name, l.tag, l.folder)
+            })
             .collect();
-        assert_eq!(left, vec!["report-1.zip".to_owned()]);
-        assert_eq!(sweep_leftovers(&dir.path().join("missing")), 0);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                (".procurize-archive-abc".into(), None, true),
+                (
+                    ".procurize-archive-gone_2_b~w".into(),
+                    Some("gone_2_b".into()),
+                    true
+                ),
+                (".procurize-bundle-xyz".into(), None, false),
+            ]
+        );
+        assert!(archive_leftovers(&dir.path().join("missing")).is_empty());
     }
 }

@@ -80,6 +80,9 @@ impl Store for FullDisk {
     async fn release_abandoned_leases(&self, _: &str, _: i64) -> Result<usize, ServerError> {
         Err(full())
     }
+    async fn lease_holders(&self, _: i64) -> Result<Vec<String>, ServerError> {
+        Err(full())
+    }
     async fn check_writable(&self) -> Result<(), ServerError> {
         Err(full())
     }

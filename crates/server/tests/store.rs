@@ -91,6 +91,7 @@ conformance!(
     a_heartbeat_keeps_the_lease,
     leases_are_released_at_start_only_when_abandoned,
     effects_are_recorded_once,
+    lease_holders_are_the_owners_of_live_leases,
     concurrent_claims_from_two_handles_never_share_a_job,
     the_store_describes_itself_without_secrets,
 );
@@ -586,4 +587,21 @@ async fn the_store_describes_itself_without_secrets(fixture: Fixture) {
         assert!(!format!("{:?}", fixture.store.list(None, 1).await).contains(password));
     }
     fixture.store.check_writable().await.expect("writable");
+}
+
+async fn lease_holders_are_the_owners_of_live_leases(fixture: Fixture) {
+    let store = &*fixture.store;
+    accept(
+        store,
+        vec![vec![event(1, 1)], vec![event(2, 1)]],
+        &[Step::Gate],
+    )
+    .await;
+    store.claim("a#0", 0, 100, 1).await.expect("claims");
+    store.claim("b#0", 0, 200, 1).await.expect("claims");
+    let mut holders = store.lease_holders(50).await.expect("reads");
+    holders.sort();
+    assert_eq!(holders, ["a#0", "b#0"]);
+    assert_eq!(store.lease_holders(150).await.expect("reads"), ["b#0"]);
+    assert!(store.lease_holders(201).await.expect("reads").is_empty());
 }

@@ -407,6 +407,10 @@ pub trait Store: Send + Sync + 'static {
     /// Returns how many jobs were released.
     async fn release_abandoned_leases(&self, owner: &str, now: i64) -> Result<usize, ServerError>;
 
+    /// The owners holding a lease that has not expired at `now`: the workers known to be alive
+    /// (a start-up sweep leaves their temporary files alone).
+    async fn lease_holders(&self, now: i64) -> Result<Vec<String>, ServerError>;
+
     /// Checks that the store accepts writes (for `/readyz` and `--check-config`).
     async fn check_writable(&self) -> Result<(), ServerError>;
 }

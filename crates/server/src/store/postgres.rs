@@ -619,6 +619,20 @@ impl Store for PostgresStore {
             .map_err(store_error("cannot release leases"))
     }
 
+    async fn lease_holders(&self, now: i64) -> Result<Vec<String>, ServerError> {
+        let mut pooled = self.pool.get().await?;
+        let rows = pooled
+            .client()
+            .query(
+                "SELECT DISTINCT lease_owner FROM jobs
+                 WHERE state = 'running' AND lease_until >= $1 AND lease_owner IS NOT NULL",
+                &[&now],
+            )
+            .await
+            .map_err(store_error("cannot read the lease holders"))?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     async fn check_writable(&self) -> Result<(), ServerError> {
         let mut pooled = self.pool.get().await?;
         let row = pooled

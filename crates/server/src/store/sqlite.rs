@@ -699,6 +699,21 @@ impl Sqlite {
             .map_err(store_error("cannot release leases"))
     }
 
+    fn lease_holders(&self, now: i64) -> Result<Vec<String>, ServerError> {
+        let error = store_error("cannot read the lease holders");
+        let connection = self.read();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT DISTINCT lease_owner FROM jobs
+                 WHERE state = 'running' AND lease_until >= ?1 AND lease_owner IS NOT NULL",
+            )
+            .map_err(&error)?;
+        let rows = statement
+            .query_map(params![now], |row| row.get(0))
+            .map_err(&error)?;
+        rows.collect::<Result<_, _>>().map_err(&error)
+    }
+
     fn check_writable(&self) -> Result<(), ServerError> {
         let connection = self.read();
         connection
@@ -894,6 +909,10 @@ impl Store for SqliteStore {
             }
         })
         .await
+    }
+
+    async fn lease_holders(&self, now: i64) -> Result<Vec<String>, ServerError> {
+        self.blocking(move |db| db.lease_holders(now)).await
     }
 
     async fn check_writable(&self) -> Result<(), ServerError> {

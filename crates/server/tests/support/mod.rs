@@ -34,6 +34,10 @@ pub struct Options {
     pub standard: bool,
     /// Extra lines in `[gate.policy]`.
     pub policy: String,
+    /// The whole `[store]` section (default: SQLite, `store.db`).
+    pub store: Option<String>,
+    /// Extra lines in `[jobs]`.
+    pub jobs: String,
 }
 
 /// The Standard Webhooks secret (`whsec_` + base64 of "current-secret").
@@ -79,10 +83,9 @@ file = "{secret}"
     }
     text.push_str(&format!(
         r#"
-[store]
-path = "store.db"
-
+{store}
 [jobs]
+{jobs}
 workers = 2
 max_attempts = {attempts}
 backoff_seconds = 0.05
@@ -103,7 +106,12 @@ folder = "messages"
 format = "email"
 "#,
         attempts = options.max_attempts.unwrap_or(5),
-        policy = options.policy
+        policy = options.policy,
+        store = options
+            .store
+            .as_deref()
+            .unwrap_or("[store]\npath = \"store.db\"\n"),
+        jobs = options.jobs,
     ));
     let mut channels = vec!["\"files\""];
     if let Some(slack) = &options.slack {

@@ -167,6 +167,15 @@ impl Cluster {
         self.dir.path().join("cluster").display().to_string()
     }
 
+    /// Its `postgres` database, over plain TCP, as a [`Database`].
+    pub fn database(&self) -> Database {
+        Database {
+            url: self.url.clone(),
+            ca_cert: Some(self.dir.path().join("cluster/ca.crt")),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     /// Stops it as a crash would (`pg_ctl stop -m immediate`).
     pub fn crash(&self) {
         run_script(&["stop", &self.path(), "immediate"]);
