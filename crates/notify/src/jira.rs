@@ -1,9 +1,7 @@
 //! The Jira channel: one issue per fingerprint. A repeat of an event comments on the open issue
 //! instead of creating a duplicate; once that issue is resolved, a new one is created.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -13,6 +11,7 @@ use crate::NotifyError;
 use crate::channel::Failure;
 use crate::config::{JiraConfig, JiraDeployment};
 use crate::event::Event;
+use crate::record::{FileIssueRecord, IssueRecord};
 use crate::templates::Templates;
 
 pub(crate) struct JiraChannel {
@@ -23,9 +22,9 @@ pub(crate) struct JiraChannel {
     authorization: String,
     http: reqwest::Client,
     search: jira_query::JiraInstance,
-    record: PathBuf,
-    /// Serialises record updates (deliveries run concurrently).
-    lock: Mutex<()>,
+    /// The channel's name, the record's key with the label.
+    name: String,
+    record: Arc<dyn IssueRecord>,
 }
 
 /// The label that ties an issue to an event.
@@ -98,11 +97,13 @@ impl JiraChannel {
             authorization,
             http,
             search,
-            record: config
-                .record
-                .clone()
-                .unwrap_or_else(|| "jira-issues.json".into()),
-            lock: Mutex::new(()),
+            name: name.to_owned(),
+            record: Arc::new(FileIssueRecord::new(
+                config
+                    .record
+                    .clone()
+                    .unwrap_or_else(|| "jira-issues.json".into()),
+            )),
         })
     }
 
@@ -119,25 +120,17 @@ impl JiraChannel {
             })
     }
 
-    fn recorded(&self, label: &str) -> Option<String> {
-        let text = std::fs::read_to_string(&self.record).ok()?;
-        let record: BTreeMap<String, String> = serde_json::from_str(&text).ok()?;
-        record.get(label).cloned()
+    /// Keeps the record of created issues in `record` instead of the configured file.
+    pub(crate) fn use_record(&mut self, record: Arc<dyn IssueRecord>) {
+        self.record = record;
     }
 
-    fn remember(&self, label: &str, key: &str) -> Result<(), Failure> {
-        let _guard = self
-            .lock
-            .lock()
-            .map_err(|_| Failure::fatal("the issue record is poisoned"))?;
-        let mut record: BTreeMap<String, String> = std::fs::read_to_string(&self.record)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
-        record.insert(label.to_owned(), key.to_owned());
-        let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
-        procurize_core::fs::write_atomic(&self.record, &bytes)
-            .map_err(|e| Failure::fatal(e.to_string()))
+    fn record_failure(e: String) -> Failure {
+        Failure {
+            reason: format!("the record of created Jira issues: {e}"),
+            retry: true,
+            retry_after: None,
+        }
     }
 
     /// The open issue carrying `label`: from Jira's search, or from the local record for an issue
@@ -160,7 +153,11 @@ impl JiraChannel {
         if let Some(open) = issues.iter().find(|i| i.fields.resolution.is_none()) {
             return Ok(Some(open.key.clone()));
         }
-        let recorded = self.recorded(label);
+        let recorded = self
+            .record
+            .issue(&self.name, label)
+            .await
+            .map_err(Self::record_failure)?;
         match recorded {
             // Search saw it and it is resolved: a new issue is due.
             Some(key) if issues.iter().any(|i| i.key == key) => Ok(None),
@@ -242,8 +239,13 @@ impl JiraChannel {
                 "Jira created the issue but did not say its key",
             ));
         }
-        self.remember(&label, &key)?;
-        Ok(format!("created {key}"))
+        // The issue exists now: failing the delivery would have a retry create another.
+        match self.record.remember(&self.name, &label, &key).await {
+            Ok(()) => Ok(format!("created {key}")),
+            Err(e) => Ok(format!(
+                "created {key} (not recorded, a redelivery before Jira indexes it may create another: {e})"
+            )),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod event;
 mod jira;
 mod notifier;
+pub mod record;
 mod smtp;
 pub mod templates;
 

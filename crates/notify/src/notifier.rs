@@ -81,6 +81,19 @@ impl Notifier {
         })
     }
 
+    /// Keeps the Jira channels' record of created issues in `record` (the workflow service's
+    /// store) instead of their `record` files.
+    pub fn with_issue_record(mut self, record: Arc<dyn crate::record::IssueRecord>) -> Self {
+        for channel in self.channels.values_mut() {
+            // The channels are shared only while a delivery borrows the notifier, and this
+            // takes it by value: each is unique here.
+            if let Some(Channel::Jira(jira)) = Arc::get_mut(channel) {
+                jira.use_record(record.clone());
+            }
+        }
+        self
+    }
+
     /// Uses another retry policy (tests shorten the waits).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;

@@ -36,7 +36,11 @@ impl std::fmt::Debug for Service {
 impl Service {
     /// Opens the configured store in the server role.
     pub async fn open(prepared: Prepared) -> Result<Self, ServerError> {
+        let mut prepared = prepared;
         let store = crate::store::open(&prepared.config.store, Role::Server).await?;
+        // Every replica shares one record of the Jira issues created (not a file per process).
+        let record = Arc::new(crate::store::StoreIssueRecord(store.clone()));
+        prepared.notifier = prepared.notifier.map(|n| n.with_issue_record(record));
         Ok(Self { prepared, store })
     }
 

@@ -80,6 +80,18 @@ impl Store for FullDisk {
     async fn release_abandoned_leases(&self, _: &str, _: i64) -> Result<usize, ServerError> {
         Err(full())
     }
+    async fn jira_issue(&self, _: &str, _: &str) -> Result<Option<String>, ServerError> {
+        Err(full())
+    }
+    async fn remember_jira_issue(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: i64,
+    ) -> Result<(), ServerError> {
+        Err(full())
+    }
     async fn lease_holders(&self, _: i64) -> Result<Vec<String>, ServerError> {
         Err(full())
     }

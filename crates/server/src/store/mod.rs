@@ -407,10 +407,43 @@ pub trait Store: Send + Sync + 'static {
     /// Returns how many jobs were released.
     async fn release_abandoned_leases(&self, owner: &str, now: i64) -> Result<usize, ServerError>;
 
+    /// The Jira issue `channel` created for the fingerprint `label`, if recorded.
+    async fn jira_issue(&self, channel: &str, label: &str) -> Result<Option<String>, ServerError>;
+
+    /// Records that `channel` created the issue `key` for `label` (replacing an earlier one),
+    /// so every replica sees it before Jira's search does.
+    async fn remember_jira_issue(
+        &self,
+        channel: &str,
+        label: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<(), ServerError>;
+
     /// The owners holding a lease that has not expired at `now`: the workers known to be alive
     /// (a start-up sweep leaves their temporary files alone).
     async fn lease_holders(&self, now: i64) -> Result<Vec<String>, ServerError>;
 
     /// Checks that the store accepts writes (for `/readyz` and `--check-config`).
     async fn check_writable(&self) -> Result<(), ServerError>;
+}
+
+/// The notifier's record of created Jira issues, kept in the store.
+pub struct StoreIssueRecord(pub Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl procurize_notify::record::IssueRecord for StoreIssueRecord {
+    async fn issue(&self, channel: &str, label: &str) -> Result<Option<String>, String> {
+        self.0
+            .jira_issue(channel, label)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn remember(&self, channel: &str, label: &str, key: &str) -> Result<(), String> {
+        self.0
+            .remember_jira_issue(channel, label, key, crate::now_millis())
+            .await
+            .map_err(|e| e.to_string())
+    }
 }

@@ -32,7 +32,8 @@ use pool::Pool;
 
 /// The schema's migrations, in order; the database records how many it has applied. Append
 /// only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE events (
     id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     organization_id TEXT   NOT NULL,
@@ -67,7 +68,17 @@ CREATE TABLE effects (
     at     BIGINT NOT NULL,
     PRIMARY KEY (job_id, key)
 );
-"];
+",
+    "
+CREATE TABLE jira_issues (
+    channel   TEXT   NOT NULL,
+    label     TEXT   NOT NULL,
+    issue_key TEXT   NOT NULL,
+    at        BIGINT NOT NULL,
+    PRIMARY KEY (channel, label)
+);
+",
+];
 
 /// The advisory lock taken while migrating (an arbitrary constant: "procurize" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7072_6f63_7572_697a;
@@ -617,6 +628,40 @@ impl Store for PostgresStore {
             .await
             .map(count)
             .map_err(store_error("cannot release leases"))
+    }
+
+    async fn jira_issue(&self, channel: &str, label: &str) -> Result<Option<String>, ServerError> {
+        let mut pooled = self.pool.get().await?;
+        let row = pooled
+            .client()
+            .query_opt(
+                "SELECT issue_key FROM jira_issues WHERE channel = $1 AND label = $2",
+                &[&channel, &label],
+            )
+            .await
+            .map_err(store_error("cannot read the Jira issue record"))?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    async fn remember_jira_issue(
+        &self,
+        channel: &str,
+        label: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<(), ServerError> {
+        let mut pooled = self.pool.get().await?;
+        pooled
+            .client()
+            .execute(
+                "INSERT INTO jira_issues (channel, label, issue_key, at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (channel, label) DO UPDATE SET issue_key = EXCLUDED.issue_key,
+                                                            at = EXCLUDED.at",
+                &[&channel, &label, &key, &now],
+            )
+            .await
+            .map(|_| ())
+            .map_err(store_error("cannot record a Jira issue"))
     }
 
     async fn lease_holders(&self, now: i64) -> Result<Vec<String>, ServerError> {

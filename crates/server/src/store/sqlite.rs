@@ -14,7 +14,7 @@ use super::{
 use crate::ServerError;
 
 /// The schema's version, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -49,6 +49,13 @@ CREATE TABLE IF NOT EXISTS effects (
     key    TEXT    NOT NULL,
     at     INTEGER NOT NULL,
     PRIMARY KEY (job_id, key)
+);
+CREATE TABLE IF NOT EXISTS jira_issues (
+    channel   TEXT    NOT NULL,
+    label     TEXT    NOT NULL,
+    issue_key TEXT    NOT NULL,
+    at        INTEGER NOT NULL,
+    PRIMARY KEY (channel, label)
 );
 ";
 
@@ -699,6 +706,35 @@ impl Sqlite {
             .map_err(store_error("cannot release leases"))
     }
 
+    fn jira_issue(&self, channel: &str, label: &str) -> Result<Option<String>, ServerError> {
+        self.read()
+            .query_row(
+                "SELECT issue_key FROM jira_issues WHERE channel = ?1 AND label = ?2",
+                params![channel, label],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(store_error("cannot read the Jira issue record"))
+    }
+
+    fn remember_jira_issue(
+        &self,
+        channel: &str,
+        label: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<(), ServerError> {
+        self.lock(Durability::Full)
+            .execute(
+                "INSERT INTO jira_issues (channel, label, issue_key, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (channel, label) DO UPDATE SET issue_key = excluded.issue_key,
+                                                            at = excluded.at",
+                params![channel, label, key, now],
+            )
+            .map(|_| ())
+            .map_err(store_error("cannot record a Jira issue"))
+    }
+
     fn lease_holders(&self, now: i64) -> Result<Vec<String>, ServerError> {
         let error = store_error("cannot read the lease holders");
         let connection = self.read();
@@ -909,6 +945,24 @@ impl Store for SqliteStore {
             }
         })
         .await
+    }
+
+    async fn jira_issue(&self, channel: &str, label: &str) -> Result<Option<String>, ServerError> {
+        let (channel, label) = (channel.to_owned(), label.to_owned());
+        self.blocking(move |db| db.jira_issue(&channel, &label))
+            .await
+    }
+
+    async fn remember_jira_issue(
+        &self,
+        channel: &str,
+        label: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<(), ServerError> {
+        let (channel, label, key) = (channel.to_owned(), label.to_owned(), key.to_owned());
+        self.blocking(move |db| db.remember_jira_issue(&channel, &label, &key, now))
+            .await
     }
 
     async fn lease_holders(&self, now: i64) -> Result<Vec<String>, ServerError> {
