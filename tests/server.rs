@@ -467,3 +467,117 @@ async fn a_database_crash_mid_burst_gives_503_and_the_replicas_recover_without_a
     );
     assert_no_lease_lost(&setup);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_and_the_jobs_commands_work_on_postgres() {
+    let Some(database) = support::postgres::database("cli_on_postgres").await else {
+        return;
+    };
+    let url = database.url.clone();
+    let password = url
+        .split(':')
+        .nth(2)
+        .and_then(|s| s.split('@').next())
+        .expect("password");
+    let setup = Setup::replicas(1, 1, database, "").await;
+
+    // The URL from a variable: named when missing; connected and described when set.
+    let text = std::fs::read_to_string(setup.config()).expect("config");
+    let from_env = replace_url_file(&text, "url_env = \"PROCURIZE_TEST_DATABASE_URL\"");
+    let env_config = setup.dir.path().join("from-env.toml");
+    std::fs::write(&env_config, from_env).expect("writes");
+    let check = |with_url: bool| {
+        let mut command = procurize();
+        if with_url {
+            command.env("PROCURIZE_TEST_DATABASE_URL", &url);
+        }
+        command
+            .args(["serve", "--check-config", "--config"])
+            .arg(&env_config);
+        output(command)
+    };
+    let missing = check(false).await;
+    assert_eq!(
+        missing.status.code(),
+        Some(2),
+        "{}",
+        common::stderr(&missing)
+    );
+    assert!(
+        common::stderr(&missing).contains("PROCURIZE_TEST_DATABASE_URL"),
+        "{}",
+        common::stderr(&missing)
+    );
+    let checked = check(true).await;
+    assert!(checked.status.success(), "{}", common::stderr(&checked));
+    let report = stdout(&checked);
+    assert!(
+        report.contains("store         postgres procurize@127.0.0.1:")
+            && report.contains(", schema 2 (writable)"),
+        "{report}"
+    );
+    assert!(!report.contains(password) && !common::stderr(&checked).contains(password));
+
+    // A dead job, listed, replayed and kept by a purge, all on the database.
+    let server = setup.server().await;
+    setup.slack.lock().expect("lock").outage = true;
+    assert_eq!(post(&server.url(), event(1), Some(SECRET)).await.0, 202);
+    let mut dead = Vec::new();
+    for _ in 0..400 {
+        dead = jobs_json(setup.config(), Some("dead")).await;
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["step"], "notify");
+    setup.slack.lock().expect("lock").outage = false;
+    let jobs = |args: &[&str]| {
+        let mut command = procurize();
+        command
+            .arg("jobs")
+            .args(args)
+            .arg("--config")
+            .arg(setup.config());
+        output(command)
+    };
+    let retried = jobs(&["retry", "--all-dead"]).await;
+    assert!(
+        stdout(&retried).contains("1 job due now"),
+        "{}",
+        stdout(&retried)
+    );
+    server.idle().await;
+    let done = jobs_json(setup.config(), Some("done")).await;
+    assert_eq!(done.len(), 3, "{done:?}");
+    let again = jobs(&["retry", &done[0]["id"].to_string()]).await;
+    assert!(!again.status.success());
+    assert!(
+        common::stderr(&again).contains("is done; only dead or pending jobs can be retried"),
+        "{}",
+        common::stderr(&again)
+    );
+    let purged = jobs(&["purge", "--older-than", "1"]).await;
+    assert!(purged.status.success(), "{}", common::stderr(&purged));
+    assert!(
+        stdout(&purged).contains("deleted 0 finished events"),
+        "{}",
+        stdout(&purged)
+    );
+    assert_eq!(jobs_json(setup.config(), None).await.len(), 3);
+}
+
+/// `text` with its `url_file = "…"` line replaced by `line`.
+fn replace_url_file(text: &str, line: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.starts_with("url_file = ") {
+                line
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -320,7 +320,12 @@ impl PostgresStore {
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     fn describe(&self) -> String {
-        format!("postgres {}", self.pool.describe())
+        // Opened means migrated: the database is at this binary's schema.
+        format!(
+            "postgres {}, schema {}",
+            self.pool.describe(),
+            Self::SCHEMA_VERSION
+        )
     }
 
     fn exclusive(&self) -> bool {

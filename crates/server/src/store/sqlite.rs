@@ -843,7 +843,7 @@ impl SqliteStore {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     fn describe(&self) -> String {
-        format!("sqlite {}", self.path().display())
+        format!("sqlite {}, schema {SCHEMA_VERSION}", self.path().display())
     }
 
     fn exclusive(&self) -> bool {
