@@ -581,3 +581,56 @@ fn replace_url_file(text: &str, line: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Waits (bounded) for `n` dead jobs and returns them.
+async fn dead_jobs(config: &Path, n: usize) -> Vec<serde_json::Value> {
+    let mut dead = Vec::new();
+    for _ in 0..600 {
+        dead = jobs_json(config, Some("dead")).await;
+        if dead.len() >= n {
+            return dead;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{n} dead job(s) expected within 30 s: {dead:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_attempt_calls_a_channel_once_and_a_permanent_failure_is_dead_at_once() {
+    let setup = Setup::new(3).await;
+    // The notifier's own retries (4) are the CLI's: inside the service a job attempt makes one
+    // call, and the job's retry policy decides what follows.
+    let text = std::fs::read_to_string(setup.config()).expect("config");
+    let text = text.replace("[notify]\nattempts = 1", "[notify]\nattempts = 4");
+    assert!(text.contains("attempts = 4"));
+    std::fs::write(setup.config(), text).expect("writes");
+    let server = setup.server().await;
+    setup.slack.lock().expect("lock").outage = true;
+    assert_eq!(post(&server.url(), event(1), Some(SECRET)).await.0, 202);
+    let dead = dead_jobs(setup.config(), 1).await;
+    assert_eq!(dead[0]["attempts"], 3);
+    assert_eq!(
+        setup.slack.lock().expect("lock").refused,
+        3,
+        "one Slack call per job attempt"
+    );
+    drop(server);
+
+    // A token Slack refuses (`ok:false`, `invalid_auth`) will not change on a retry.
+    std::fs::write(setup.dir.path().join("slack.token"), "xoxb-revoked").expect("writes");
+    setup.slack.lock().expect("lock").outage = false;
+    let server = setup.server().await;
+    assert_eq!(post(&server.url(), event(2), Some(SECRET)).await.0, 202);
+    let dead = dead_jobs(setup.config(), 2).await;
+    let revoked = dead
+        .iter()
+        .find(|job| {
+            job["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("invalid_auth"))
+        })
+        .unwrap_or_else(|| panic!("a job dead for invalid_auth: {dead:?}"));
+    assert_eq!(revoked["attempts"], 1, "dead at once: {revoked}");
+    let posts = setup.slack.lock().expect("lock").posts.len();
+    assert_eq!(posts, 1, "one call with the revoked token");
+}
