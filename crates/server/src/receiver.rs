@@ -2,10 +2,10 @@
 //!
 //! A delivery is read with a size limit and a deadline, verified before anything else, parsed,
 //! checked against the configured organizations and handed to the [`Committer`], which writes
-//! the deliveries that arrive together in one durable transaction. The answer is `202` when new
-//! events were recorded, `200` for a duplicate, and an error with a JSON body otherwise:
-//! `401` (signature), `400` (payload), `403` (organization), `408` (slow body), `413` (size),
-//! `503` (store).
+//! the deliveries that arrive together in one durable transaction. The answer is a [`Received`]
+//! (`202` when new events were recorded, `200` for a duplicate or an empty delivery) or a
+//! [`Rejection`] with a JSON body: `401` (signature), `400` (payload), `403` (organization),
+//! `408` (slow body, busy server), `413` (size), `503` (store, stopping).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -132,28 +132,15 @@ pub fn router(state: Arc<AppState>, path: &str) -> Router {
         .with_state(state)
 }
 
-fn problem(status: StatusCode, error: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(json!({ "error": error, "message": message.into() })),
-    )
-        .into_response()
-}
-
-/// Why a body could not be read.
-enum BodyError {
-    TooLarge,
-    Broken(String),
-}
-
-async fn read_body(body: Body, limit: usize, headers: &HeaderMap) -> Result<Vec<u8>, BodyError> {
+/// The body, read up to `limit` bytes.
+async fn read_body(body: Body, limit: usize, headers: &HeaderMap) -> Result<Vec<u8>, Rejection> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     // A declared length over the limit is refused before reading anything.
     if declared.is_some_and(|length| length > limit as u64) {
-        return Err(BodyError::TooLarge);
+        return Err(Rejection::TooLarge { limit });
     }
     let mut bytes = Vec::with_capacity(
         declared
@@ -163,9 +150,9 @@ async fn read_body(body: Body, limit: usize, headers: &HeaderMap) -> Result<Vec<
     );
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| BodyError::Broken(e.to_string()))?;
+        let chunk = chunk.map_err(|e| Rejection::UnreadableBody(e.to_string()))?;
         if bytes.len() + chunk.len() > limit {
-            return Err(BodyError::TooLarge);
+            return Err(Rejection::TooLarge { limit });
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -187,168 +174,232 @@ fn events_of(list: &ReportList) -> Result<Vec<NewEvent>, String> {
         .collect()
 }
 
+/// The webhook endpoint: a turn under the concurrency cap, then [`handle`] within the request
+/// time-out; the answer and its outcome are logged and counted here, once.
 async fn receive(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
-    let deadline = |what: &str| {
-        (
-            DeliveryOutcome::Timeout,
-            problem(
-                StatusCode::REQUEST_TIMEOUT,
-                "timeout",
-                format!(
-                    "the delivery was not {what} within {} s",
-                    state.request_timeout.as_secs()
-                ),
-            ),
-        )
-    };
+    let delivery = delivery_id(request.headers());
+    let seconds = state.request_timeout.as_secs();
     // The cap on concurrent requests: a request waits its turn for at most the request time-out,
     // then gets the whole time-out for itself.
-    let (outcome, response) =
-        match tokio::time::timeout(state.request_timeout, state.permits.acquire()).await {
-            Err(_) => deadline("taken up (the server is busy)"),
-            Ok(Err(_)) => (
-                DeliveryOutcome::StorageError,
-                problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "shutting_down",
-                    "the server is stopping",
-                ),
-            ),
-            Ok(Ok(_permit)) => {
-                match tokio::time::timeout(state.request_timeout, handle(&state, request)).await {
-                    Ok(answer) => answer,
-                    Err(_) => deadline("read and recorded"),
+    let answer = match tokio::time::timeout(state.request_timeout, state.permits.acquire()).await {
+        Err(_) => Err(Rejection::Busy { seconds }),
+        Ok(Err(_)) => Err(Rejection::ShuttingDown),
+        Ok(Ok(_permit)) => tokio::time::timeout(state.request_timeout, handle(&state, request))
+            .await
+            .unwrap_or(Err(Rejection::Timeout { seconds })),
+    };
+    let (outcome, response) = match answer {
+        Ok(received) => {
+            let Accepted { new, duplicates } = received.counts();
+            tracing::info!(delivery = %delivery, new, duplicates, "delivery {}", received.word());
+            (received.outcome(), received.into_response())
+        }
+        Err(rejection) => {
+            match &rejection {
+                Rejection::Storage(e) => {
+                    tracing::error!(delivery = %delivery, "delivery not recorded: {e}");
+                }
+                other => {
+                    tracing::warn!(delivery = %delivery, "delivery refused: {}", other.message())
                 }
             }
-        };
+            (rejection.outcome(), rejection.into_response())
+        }
+    };
     state.metrics.delivery(outcome, started.elapsed());
     response
 }
 
-async fn handle(state: &AppState, request: Request) -> (DeliveryOutcome, Response) {
-    let (parts, body) = request.into_parts();
-    let delivery_id = parts
-        .headers
+/// The platform's delivery ID, for the log (at most 64 characters; `-` without one).
+fn delivery_id(headers: &HeaderMap) -> String {
+    headers
         .get(procurize_core::webhook::WEBHOOK_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .chars()
         .take(64)
-        .collect::<String>();
-    let body = match read_body(body, state.body_limit, &parts.headers).await {
-        Ok(body) => body,
-        Err(BodyError::TooLarge) => {
-            tracing::warn!(delivery = %delivery_id, limit = state.body_limit, "delivery refused: body too large");
-            return (
-                DeliveryOutcome::TooLarge,
-                problem(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!("the body is larger than {} bytes", state.body_limit),
-                ),
-            );
-        }
-        Err(BodyError::Broken(reason)) => {
-            tracing::warn!(delivery = %delivery_id, "delivery refused: the body could not be read: {reason}");
-            return (
-                DeliveryOutcome::BadPayload,
-                problem(
-                    StatusCode::BAD_REQUEST,
-                    "bad_payload",
-                    format!("the body could not be read: {reason}"),
-                ),
-            );
-        }
-    };
-    if let Err(e) = state.verifier.verify(&parts.headers, &body) {
-        tracing::warn!(delivery = %delivery_id, bytes = body.len(), "delivery refused: {e}");
-        return (
-            DeliveryOutcome::BadSignature,
-            problem(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()),
-        );
-    }
-    let list = match ReportList::from_json(&body) {
-        Ok(list) => list,
-        Err(e) => {
-            tracing::warn!(delivery = %delivery_id, "delivery refused: {e}");
-            return (
-                DeliveryOutcome::BadPayload,
-                problem(StatusCode::BAD_REQUEST, "bad_payload", e.to_string()),
-            );
-        }
-    };
+        .collect()
+}
+
+/// One delivery, in the order the README describes: read the body (bounded), verify the
+/// signature before anything else, parse, check the organization, record durably.
+async fn handle(state: &AppState, request: Request) -> Result<Received, Rejection> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, state.body_limit, &parts.headers).await?;
+    state
+        .verifier
+        .verify(&parts.headers, &body)
+        .map_err(|e| Rejection::BadSignature(e.to_string()))?;
+    let list = ReportList::from_json(&body).map_err(|e| Rejection::BadPayload(e.to_string()))?;
     if !state.organizations.contains(&list.organization_id) {
-        tracing::warn!(delivery = %delivery_id, organization = %list.organization_id, "delivery refused: organization not configured");
-        return (
-            DeliveryOutcome::UnknownOrganization,
-            problem(
-                StatusCode::FORBIDDEN,
-                "unknown_organization",
-                format!(
-                    "organization {} is not configured on this server",
-                    list.organization_id
-                ),
-            ),
-        );
+        return Err(Rejection::UnknownOrganization(list.organization_id));
     }
     if list.reports.is_empty() {
         // Nothing to store or act on; counted apart so an empty delivery is not an accepted one.
-        tracing::info!(delivery = %delivery_id, organization = %list.organization_id, "delivery empty");
-        let body = json!({ "status": "empty", "new": 0, "duplicates": 0 });
-        return (
-            DeliveryOutcome::Empty,
-            (StatusCode::OK, axum::Json(body)).into_response(),
-        );
+        return Ok(Received::Empty);
     }
-    let events = match events_of(&list) {
-        Ok(events) => events,
-        Err(message) => {
-            return (
-                DeliveryOutcome::BadPayload,
-                problem(StatusCode::BAD_REQUEST, "bad_payload", message),
-            );
+    let events = events_of(&list).map_err(Rejection::BadPayload)?;
+    let accepted = state
+        .committer
+        .submit(events)
+        .await
+        .map_err(Rejection::Storage)?;
+    state.metrics.events(accepted.new);
+    Ok(Received::Stored(accepted))
+}
+
+/// A delivery taken: `202` when it brought new events, `200` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Recorded: some events new (`202`), or all seen before (`200`, a duplicate).
+    Stored(Accepted),
+    /// Signed and valid, without a report in it (`200`).
+    Empty,
+}
+
+impl Received {
+    /// `accepted`, `duplicate` or `empty`: the answer's `status`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Self::Stored(accepted) if accepted.new > 0 => "accepted",
+            Self::Stored(_) => "duplicate",
+            Self::Empty => "empty",
         }
-    };
-    match state.committer.submit(events).await {
-        Ok(accepted) => {
-            state.metrics.events(accepted.new);
-            let (outcome, status, word) = if accepted.new > 0 {
-                (DeliveryOutcome::Accepted, StatusCode::ACCEPTED, "accepted")
-            } else {
-                (DeliveryOutcome::Duplicate, StatusCode::OK, "duplicate")
-            };
-            tracing::info!(
-                delivery = %delivery_id,
-                organization = %list.organization_id,
-                new = accepted.new,
-                duplicates = accepted.duplicates,
-                "delivery {word}"
-            );
-            (
-                outcome,
-                (
-                    status,
-                    axum::Json(json!({
-                        "status": word,
-                        "new": accepted.new,
-                        "duplicates": accepted.duplicates,
-                    })),
-                )
-                    .into_response(),
-            )
+    }
+
+    /// The events new and seen before.
+    pub fn counts(&self) -> Accepted {
+        match self {
+            Self::Stored(accepted) => *accepted,
+            Self::Empty => Accepted::default(),
         }
-        Err(e) => {
-            tracing::error!(delivery = %delivery_id, "delivery not recorded: {e}");
-            (
-                DeliveryOutcome::StorageError,
-                problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_error",
-                    "the delivery could not be recorded; send it again later",
-                ),
-            )
+    }
+
+    /// Its outcome in the metrics.
+    pub fn outcome(&self) -> DeliveryOutcome {
+        match self {
+            Self::Stored(accepted) if accepted.new > 0 => DeliveryOutcome::Accepted,
+            Self::Stored(_) => DeliveryOutcome::Duplicate,
+            Self::Empty => DeliveryOutcome::Empty,
         }
+    }
+}
+
+impl IntoResponse for Received {
+    fn into_response(self) -> Response {
+        let accepted = self.counts();
+        let status = if accepted.new > 0 {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        let body = json!({
+            "status": self.word(),
+            "new": accepted.new,
+            "duplicates": accepted.duplicates,
+        });
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// Why a delivery was refused. Each has its HTTP status, the `error` code of the JSON answer
+/// (`{"error": code, "message": …}`) and its outcome in the metrics; only `503`s and `408`s
+/// are worth the platform's retry.
+#[derive(Debug)]
+pub enum Rejection {
+    /// No turn under the concurrency cap within the request time-out (`408 timeout`).
+    Busy {
+        /// The time-out.
+        seconds: u64,
+    },
+    /// The body was not read and recorded within the request time-out (`408 timeout`).
+    Timeout {
+        /// The time-out.
+        seconds: u64,
+    },
+    /// The server is stopping (`503 shutting_down`).
+    ShuttingDown,
+    /// The body is over the limit, declared or read (`413 too_large`).
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body broke off while being read (`400 bad_payload`).
+    UnreadableBody(String),
+    /// The signature is missing or wrong (`401 bad_signature`).
+    BadSignature(String),
+    /// Not a payload of the platform's shape (`400 bad_payload`).
+    BadPayload(String),
+    /// For an organization this server is not configured for (`403 unknown_organization`).
+    UnknownOrganization(Uuid),
+    /// The store failed (`503 storage_error`); the cause is logged, not answered.
+    Storage(ServerError),
+}
+
+impl Rejection {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Busy { .. } | Self::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::ShuttingDown | Self::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnreadableBody(_) | Self::BadPayload(_) => StatusCode::BAD_REQUEST,
+            Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
+            Self::UnknownOrganization(_) => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// The answer's `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Busy { .. } | Self::Timeout { .. } => "timeout",
+            Self::ShuttingDown => "shutting_down",
+            Self::TooLarge { .. } => "too_large",
+            Self::UnreadableBody(_) | Self::BadPayload(_) => "bad_payload",
+            Self::BadSignature(_) => "bad_signature",
+            Self::UnknownOrganization(_) => "unknown_organization",
+            Self::Storage(_) => "storage_error",
+        }
+    }
+
+    /// Its outcome in the metrics.
+    pub fn outcome(&self) -> DeliveryOutcome {
+        match self {
+            Self::Busy { .. } | Self::Timeout { .. } => DeliveryOutcome::Timeout,
+            Self::ShuttingDown | Self::Storage(_) => DeliveryOutcome::StorageError,
+            Self::TooLarge { .. } => DeliveryOutcome::TooLarge,
+            Self::UnreadableBody(_) | Self::BadPayload(_) => DeliveryOutcome::BadPayload,
+            Self::BadSignature(_) => DeliveryOutcome::BadSignature,
+            Self::UnknownOrganization(_) => DeliveryOutcome::UnknownOrganization,
+        }
+    }
+
+    /// The answer's `message`, for the sender.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Busy { seconds } => {
+                format!("the delivery was not taken up (the server is busy) within {seconds} s")
+            }
+            Self::Timeout { seconds } => {
+                format!("the delivery was not read and recorded within {seconds} s")
+            }
+            Self::ShuttingDown => "the server is stopping".into(),
+            Self::TooLarge { limit } => format!("the body is larger than {limit} bytes"),
+            Self::UnreadableBody(reason) => format!("the body could not be read: {reason}"),
+            Self::BadSignature(reason) | Self::BadPayload(reason) => reason.clone(),
+            Self::UnknownOrganization(organization) => {
+                format!("organization {organization} is not configured on this server")
+            }
+            Self::Storage(_) => "the delivery could not be recorded; send it again later".into(),
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.code(), "message": self.message() });
+        (self.status(), axum::Json(body)).into_response()
     }
 }
 
