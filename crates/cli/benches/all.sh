@@ -78,10 +78,23 @@ bash "$benches/archive.sh" > "$logs/archive.log"
 
 step "server ingest"
 cargo bench -q -p procurize-server --bench ingest > "$logs/ingest.log" 2>&1
-served=$(grep -m1 '^procurize serve' "$logs/ingest.log" | awk '{print $4}')
-bare=$(grep -m1 '^bare axum handler' "$logs/ingest.log" | awk '{print $4}')
-r=$(grep -m1 'throughput ratio' "$logs/ingest.log" | sed 's/.*= //')
-row "serve: signed 2 KiB deliveries stored" "bare axum: $bare" "${r}x ($served)" "—"
+# A run's line: `<label> <rate>/s accepted N failed N p50 X ms p99 Y ms peak RSS Z MiB`.
+ingest() {
+  grep -m1 "^$1 " "$logs/ingest.log" | sed -E 's/^.* ([0-9]+)\/s .* p99 +([0-9.]+) ms +peak RSS +([0-9.]+) MiB.*/\1\/s, p99 \2 ms, RSS \3 MiB/'
+}
+bare=$(ingest "bare axum handler")
+for store in "SQLite" "PostgreSQL, 1 replica" "PostgreSQL, 2 replicas"; do
+  label="procurize serve ($store)"
+  if grep -q "^$label " "$logs/ingest.log"; then
+    r=$(grep -m1 "throughput ratio $label/bare" "$logs/ingest.log" | sed 's/.*= //')
+    case "$store" in
+      SQLite) goal="—" ;;
+      "PostgreSQL, 1 replica") goal="≥ 3,000/s, p99 ≤ 50 ms, RSS ≤ 64 MiB" ;;
+      *) goal="≥ 1 replica's rate, RSS ≤ 64 MiB each" ;;
+    esac
+    row "serve ($store): signed 2 KiB deliveries stored" "bare axum: $bare" "${r}x ($(ingest "$label"))" "$goal"
+  fi
+done
 
 echo
 echo "| figure | reference (same run) | ratio / value | goal |"

@@ -1,8 +1,13 @@
 //! Ingest benchmark: a load generator on loopback sends distinct, signed, 2 KiB deliveries to
-//! `procurize serve` (a separate process, durable SQLite store, the gate step running), then the
-//! same load to a bare axum handler that answers 200 without verifying or storing (the ceiling).
-//! Reports accepted deliveries per second, p50 and p99 latency, the server's peak RSS, and the
-//! ratio between the two.
+//! `procurize serve` (separate processes, the gate step running) on a durable SQLite store, on
+//! PostgreSQL with one replica and with two replicas sharing the load, then the same load to a
+//! bare axum handler that answers 200 without verifying or storing (the ceiling). Reports
+//! accepted deliveries per second, p50 and p99 latency, each server's peak RSS, and the ratio to
+//! the ceiling.
+//!
+//! PostgreSQL is a private cluster the benchmark starts with `.ci/pg-cluster` (Debian's
+//! `postgresql`, `fsync` and `synchronous_commit` on, TLS verified against its own CA); without
+//! `initdb` those runs are skipped.
 //!
 //! `cargo build --release -p procurize-cli && cargo bench -p procurize-server --bench ingest`
 //! Options: `--seconds S` (default 10), `--concurrency C` (default 32), `--procurize PATH`
@@ -104,7 +109,7 @@ async fn wait_ready(url: &str) {
 }
 
 async fn load(
-    url: &str,
+    urls: &[String],
     bodies: Arc<Vec<(Vec<u8>, String)>>,
     seconds: u64,
     concurrency: usize,
@@ -119,9 +124,9 @@ async fn load(
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, next, bodies, url) =
-            (client.clone(), next.clone(), bodies.clone(), url.to_owned());
+    for task in 0..concurrency {
+        let url = urls[task % urls.len()].clone();
+        let (client, next, bodies) = (client.clone(), next.clone(), bodies.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let (mut accepted, mut failed) = (0, 0);
@@ -166,47 +171,32 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
+/// Loads the servers `children` (listening at `bases`) together, then stops them; the peak RSS
+/// is the largest of theirs.
 async fn measure(
-    mut child: Child,
-    base: &str,
+    children: Vec<Child>,
+    bases: &[String],
     path: &str,
     bodies: Arc<Vec<(Vec<u8>, String)>>,
     seconds: u64,
     concurrency: usize,
-    store: Option<&Path>,
+    health: &str,
 ) -> Run {
-    wait_ready(&format!("{base}/healthz")).await;
+    for base in bases {
+        wait_ready(&format!("{base}{health}")).await;
+    }
+    let urls: Vec<String> = bases.iter().map(|base| format!("{base}{path}")).collect();
     let (accepted, failed, elapsed, mut latencies) =
-        load(&format!("{base}{path}"), bodies, seconds, concurrency).await;
+        load(&urls, bodies, seconds, concurrency).await;
     latencies.sort();
-    let peak = peak_rss_kib(child.id());
-    if let Some(store) = store {
-        // How far the workflow got during the run (it goes on after it).
-        let done: i64 = rusqlite::Connection::open(store)
-            .and_then(|c| {
-                c.query_row(
-                    "SELECT COUNT(*) FROM jobs WHERE step = 'gate' AND state = 'done'",
-                    [],
-                    |r| r.get(0),
-                )
-            })
-            .unwrap_or(-1);
-        println!(
-            "gate steps done during the run: {done} ({:.0}/s)",
-            done as f64 / elapsed.as_secs_f64()
-        );
+    let peak = children
+        .iter()
+        .map(|c| peak_rss_kib(c.id()))
+        .max()
+        .unwrap_or(0);
+    for mut child in children {
+        stop(&mut child);
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    for _ in 0..200 {
-        if child.try_wait().ok().flatten().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
     Run {
         accepted,
         failed,
@@ -215,6 +205,21 @@ async fn measure(
         p99: percentile(&latencies, 0.99),
         peak_rss_kib: peak,
     }
+}
+
+/// SIGTERM, a bounded wait, then SIGKILL.
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    for _ in 0..200 {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Cargo's target folder: `CARGO_TARGET_DIR` when set (it may be outside the workspace), else the
@@ -241,6 +246,149 @@ fn print(name: &str, run: &Run) {
         run.p99.as_secs_f64() * 1e3,
         run.peak_rss_kib as f64 / 1024.0
     );
+}
+
+/// What every run's servers share: the binary, the folder, the deliveries and the load.
+struct Bench {
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+    bodies: Arc<Vec<(Vec<u8>, String)>>,
+    seconds: u64,
+    concurrency: usize,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Bench {
+    /// Starts `replicas` servers with `store` as their `[store]` section, loads them, stops
+    /// them.
+    fn serve(&self, name: &str, store: &str, replicas: usize) -> Run {
+        let mut children = Vec::new();
+        let mut bases = Vec::new();
+        for n in 0..replicas {
+            let port = free_port();
+            let config = self.dir.path().join(format!("{name}-{n}.toml"));
+            std::fs::write(
+                &config,
+                format!(
+                    "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[api]\nbase_url = \"http://127.0.0.1:9\"\norganizations = [\"{ORG}\"]\n\n[webhook]\n\n[[webhook.secret]]\nfile = \"secret\"\n\n{store}"
+                ),
+            )
+            .expect("config");
+            let log = std::fs::File::create(self.dir.path().join(format!("{name}-{n}.log")))
+                .expect("log file");
+            children.push(
+                Command::new(&self.binary)
+                    // As in production: INFO logs (a line per delivery and per step), JSON, to a
+                    // file.
+                    .args(["serve", "--log-format", "json", "--config"])
+                    .arg(&config)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::from(log))
+                    .spawn()
+                    .expect("procurize serve"),
+            );
+            bases.push(format!("http://127.0.0.1:{port}"));
+        }
+        self.runtime.block_on(measure(
+            children,
+            &bases,
+            "/webhooks/procurize",
+            self.bodies.clone(),
+            self.seconds,
+            self.concurrency,
+            "/healthz",
+        ))
+    }
+}
+
+/// A private PostgreSQL cluster (`.ci/pg-cluster`), stopped when dropped.
+struct Cluster {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Cluster {
+    fn script() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/pg-cluster")
+    }
+
+    fn run(args: &[&str]) -> Option<String> {
+        let out = Command::new("bash")
+            .arg(Self::script())
+            .args(args)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                ".ci/pg-cluster {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// `None` (said on stderr) where PostgreSQL is not installed.
+    fn start(within: &Path) -> Option<Self> {
+        let dir = tempfile::tempdir_in(within).ok()?;
+        // The server may run as `postgres` (under root): it must reach its folder.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .ok()?;
+        let path = dir.path().join("cluster").display().to_string();
+        Self::run(&["init", &path])?;
+        let url = Self::run(&["start", &path])?;
+        Some(Self { dir, url })
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("cluster/ca.crt")
+    }
+
+    /// Runs `sql` and returns the first column of the first row.
+    fn query(&self, runtime: &tokio::runtime::Runtime, database: &str, sql: &str) -> i64 {
+        let url = format!(
+            "{}/{database}",
+            self.url.rsplit_once('/').expect("a path").0
+        );
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("connects");
+            tokio::spawn(connection);
+            let rows = client.simple_query(sql).await.expect("queries");
+            rows.iter()
+                .find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => {
+                        row.get(0).and_then(|v| v.parse().ok())
+                    }
+                    _ => None,
+                })
+                .unwrap_or(0)
+        })
+    }
+
+    /// A new database and the `[store]` section for it.
+    fn store(&self, runtime: &tokio::runtime::Runtime, name: &str, dir: &Path) -> String {
+        self.query(runtime, "postgres", &format!("CREATE DATABASE {name}"));
+        let url_file = dir.join(format!("{name}.url"));
+        let url = format!("{}/{name}", self.url.rsplit_once('/').expect("a path").0);
+        std::fs::write(&url_file, url).expect("url file");
+        format!(
+            "[store]\ntype = \"postgres\"\nurl_file = \"{}\"\nsslmode = \"verify-full\"\nca_cert = \"{}\"\n",
+            url_file.display(),
+            self.ca().display()
+        )
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let path = self.dir.path().join("cluster").display().to_string();
+        let _ = Self::run(&["stop", &path]);
+    }
 }
 
 fn main() {
@@ -274,16 +422,6 @@ fn main() {
     // On the target folder's disk, not a tmpfs: the store's fsyncs are part of what is measured.
     let dir = tempfile::tempdir_in(target_dir()).expect("temp dir");
     std::fs::write(dir.path().join("secret"), SECRET).expect("secret");
-    let port = free_port();
-    let config = dir.path().join("procurize.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[api]\nbase_url = \"http://127.0.0.1:9\"\norganizations = [\"{ORG}\"]\n\n[webhook]\n\n[[webhook.secret]]\nfile = \"secret\"\n\n[store]\npath = \"store.db\"\n"
-        ),
-    )
-    .expect("config");
-
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -292,29 +430,49 @@ fn main() {
     println!(
         "{count} distinct signed {BODY_SIZE}-byte deliveries prepared; {seconds} s per run, {concurrency} concurrent requests, 127.0.0.1"
     );
-    let server = Command::new(&binary)
-        // As in production: INFO logs (a line per delivery and per step), JSON, to a file.
-        .args(["serve", "--log-format", "json", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.path().join("server.log")).expect("log file"),
-        ))
-        .spawn()
-        .expect("procurize serve");
-    let store = dir.path().join("store.db");
-    let served = runtime.block_on(measure(
-        server,
-        &format!("http://127.0.0.1:{port}"),
-        "/webhooks/procurize",
-        bodies.clone(),
+    let bench = Bench {
+        binary,
+        dir,
+        bodies,
         seconds,
         concurrency,
-        Some(&store),
-    ));
-    let stored = rusqlite::Connection::open(&store)
+        runtime,
+    };
+    let rate = |r: &Run| r.accepted as f64 / r.elapsed.as_secs_f64();
+
+    let sqlite = bench.serve("sqlite", "[store]\npath = \"store.db\"\n", 1);
+    let stored = rusqlite::Connection::open(bench.dir.path().join("store.db"))
         .and_then(|c| c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)))
         .expect("count events");
+    assert_eq!(
+        stored as usize, sqlite.accepted,
+        "every accepted delivery is in the store"
+    );
+    let mut runs = vec![("procurize serve (SQLite)".to_owned(), sqlite)];
+
+    match Cluster::start(bench.dir.path()) {
+        Some(cluster) => {
+            for replicas in [1, 2] {
+                let database = format!("bench_{replicas}");
+                let store = cluster.store(&bench.runtime, &database, bench.dir.path());
+                let run = bench.serve(&database, &store, replicas);
+                let stored =
+                    cluster.query(&bench.runtime, &database, "SELECT count(*) FROM events");
+                assert_eq!(
+                    stored as usize, run.accepted,
+                    "every accepted delivery is in the database"
+                );
+                let label = format!(
+                    "procurize serve (PostgreSQL, {replicas} replica{})",
+                    if replicas > 1 { "s" } else { "" }
+                );
+                runs.push((label, run));
+            }
+        }
+        None => {
+            eprintln!("PostgreSQL runs skipped: no cluster could be started (install postgresql)")
+        }
+    }
 
     let bare_port = free_port();
     let bare = Command::new(std::env::current_exe().expect("self"))
@@ -322,28 +480,24 @@ fn main() {
         .stdout(Stdio::null())
         .spawn()
         .expect("bare server");
-    let bare_base = format!("http://127.0.0.1:{bare_port}");
     // The bare server has no /healthz: any answer means it is up.
-    let ceiling = runtime.block_on(measure(
-        bare,
-        &bare_base,
+    let ceiling = bench.runtime.block_on(measure(
+        vec![bare],
+        &[format!("http://127.0.0.1:{bare_port}")],
         "/webhooks/procurize",
-        bodies,
+        bench.bodies.clone(),
         seconds,
         concurrency,
-        None,
+        "/",
     ));
-
-    print("procurize serve (SQLite)", &served);
+    for (label, run) in &runs {
+        print(label, run);
+    }
     print("bare axum handler", &ceiling);
-    let rate = |r: &Run| r.accepted as f64 / r.elapsed.as_secs_f64();
-    println!(
-        "events durably stored: {stored} (accepted deliveries: {}); throughput ratio procurize/bare = {:.2}",
-        served.accepted,
-        rate(&served) / rate(&ceiling)
-    );
-    assert_eq!(
-        stored as usize, served.accepted,
-        "every accepted delivery is in the store"
-    );
+    for (label, run) in &runs {
+        println!(
+            "throughput ratio {label}/bare = {:.2}",
+            rate(run) / rate(&ceiling)
+        );
+    }
 }

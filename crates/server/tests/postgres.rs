@@ -137,3 +137,43 @@ async fn a_wrong_password_is_named_without_the_url() {
     assert!(error.contains("store.url"), "{error}");
     assert!(!error.contains("mysql://nobody"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_the_database_refuses_leaves_the_rest_of_its_batch() {
+    use procurize_core::Uuid;
+    use procurize_server::store::{EventKey, NewEvent, Step};
+    let Some(database) = pg::database("a_delivery_the_database_refuses").await else {
+        return;
+    };
+    let store = store::open(&database.store_config(), Role::Server)
+        .await
+        .expect("opens");
+    let event = |n: u128, report: &str| NewEvent {
+        key: EventKey {
+            organization_id: Uuid::from_u128(1),
+            report_id: Uuid::from_u128(n),
+            upload_nanos: 1,
+        },
+        report: report.into(),
+    };
+    // PostgreSQL's text cannot hold NUL: the middle delivery is refused, its neighbours are not.
+    let results = store
+        .accept(
+            vec![
+                vec![event(1, "{}")],
+                vec![event(2, "{\u{0}}")],
+                vec![event(3, "{}"), event(1, "{}")],
+            ],
+            &[Step::Gate],
+            0,
+        )
+        .await;
+    assert_eq!(results.len(), 3);
+    let first = results[0].as_ref().expect("the first is recorded");
+    assert_eq!((first.new, first.duplicates), (1, 0));
+    let refused = results[1].as_ref().expect_err("the second is refused").to_string();
+    assert!(refused.contains("0x00"), "{refused}");
+    let third = results[2].as_ref().expect("the third is recorded");
+    assert_eq!((third.new, third.duplicates), (1, 1));
+    assert_eq!(store.list(None, 10).await.expect("lists").len(), 2);
+}

@@ -117,6 +117,13 @@ fn uuid_of(text: &str) -> Result<procurize_core::Uuid, ServerError> {
         .map_err(|_| corrupt(&format!("an identifier `{text}` that is not a UUID")))
 }
 
+/// The first step's name and the later steps' names, as the accepting statements take them.
+fn step_names(steps: &[Step]) -> (String, Vec<String>) {
+    let first = steps.first().map_or("gate", |s| s.as_str()).to_owned();
+    let later = steps.iter().skip(1).map(|s| s.as_str().to_owned()).collect();
+    (first, later)
+}
+
 fn count(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
@@ -203,7 +210,95 @@ impl PostgresStore {
             .get(0))
     }
 
-    async fn accept_all(
+    /// The whole batch in one statement, committed on its own (one round trip): every event
+    /// inserted once, jobs for the new ones, and per delivery the events it was the first to
+    /// bring. A database error here (bad data in one delivery) leaves nothing behind, and the
+    /// batch is written again delivery by delivery ([`Self::accept_each`]).
+    async fn accept_batch(
+        &self,
+        deliveries: &[Vec<NewEvent>],
+        steps: &[Step],
+        now: i64,
+    ) -> Result<Result<Vec<Accepted>, tokio_postgres::Error>, ServerError> {
+        let mut pooled = self.pool.get().await?;
+        Ok(Self::accept_batch_on(&mut pooled, deliveries, steps, now).await)
+    }
+
+    async fn accept_batch_on(
+        pooled: &mut pool::Pooled<'_>,
+        deliveries: &[Vec<NewEvent>],
+        steps: &[Step],
+        now: i64,
+    ) -> Result<Vec<Accepted>, tokio_postgres::Error> {
+        let statement = pooled
+            .prepare(
+                "WITH input AS (
+                     SELECT * FROM unnest($1::INT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[])
+                         WITH ORDINALITY AS i (delivery, organization_id, report_id, upload_nanos,
+                                               report, position)),
+                 new_events AS (
+                     INSERT INTO events (organization_id, report_id, upload_nanos, report, received_at)
+                     SELECT organization_id, report_id, upload_nanos, report, $6 FROM input
+                     ORDER BY position
+                     ON CONFLICT (organization_id, report_id, upload_nanos) DO NOTHING
+                     RETURNING id, organization_id, report_id, upload_nanos),
+                 first_jobs AS (
+                     INSERT INTO jobs (event_id, step, state, next_attempt_at, updated_at)
+                     SELECT id, $7, 'pending', $6, $6 FROM new_events
+                     RETURNING id, event_id),
+                 later_jobs AS (
+                     INSERT INTO jobs (event_id, step, after_job, state, next_attempt_at, updated_at)
+                     SELECT f.event_id, s.step, f.id, 'waiting', $6, $6
+                     FROM first_jobs f CROSS JOIN unnest($8::TEXT[]) AS s (step)),
+                 owners AS (
+                     SELECT DISTINCT ON (n.id) i.delivery
+                     FROM new_events n JOIN input i USING (organization_id, report_id, upload_nanos)
+                     ORDER BY n.id, i.position)
+                 SELECT delivery, COUNT(*)::BIGINT FROM owners GROUP BY delivery",
+            )
+            .await?;
+        let mut index = Vec::new();
+        let (mut organizations, mut reports, mut uploads, mut bodies) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (n, events) in deliveries.iter().enumerate() {
+            for event in events {
+                index.push(i32::try_from(n).unwrap_or(i32::MAX));
+                organizations.push(event.key.organization_id.to_string());
+                reports.push(event.key.report_id.to_string());
+                uploads.push(event.key.upload_nanos);
+                bodies.push(event.report.as_str());
+            }
+        }
+        let (first, later) = step_names(steps);
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &index,
+            &organizations,
+            &reports,
+            &uploads,
+            &bodies,
+            &now,
+            &first,
+            &later,
+        ];
+        let rows = pooled.client().query(&statement, &params).await?;
+        let mut new = vec![0usize; deliveries.len()];
+        for row in rows {
+            let delivery = usize::try_from(row.get::<_, i32>(0)).unwrap_or(usize::MAX);
+            if let Some(slot) = new.get_mut(delivery) {
+                *slot = count(row.get::<_, i64>(1).unsigned_abs());
+            }
+        }
+        Ok(deliveries
+            .iter()
+            .zip(new)
+            .map(|(events, new)| Accepted {
+                new,
+                duplicates: events.len().saturating_sub(new),
+            })
+            .collect())
+    }
+
+    async fn accept_each(
         &self,
         deliveries: &[Vec<NewEvent>],
         steps: &[Step],
@@ -233,12 +328,7 @@ impl PostgresStore {
             )
             .await
             .map_err(&error)?;
-        let first = steps.first().map_or("gate", |s| s.as_str()).to_owned();
-        let later: Vec<String> = steps
-            .iter()
-            .skip(1)
-            .map(|s| s.as_str().to_owned())
-            .collect();
+        let (first, later) = step_names(steps);
         let client = pooled.client();
         let mut tx = client.transaction().await.map_err(&error)?;
         let mut results = Vec::with_capacity(deliveries.len());
@@ -338,7 +428,16 @@ impl Store for PostgresStore {
         steps: &[Step],
         now: i64,
     ) -> Vec<Result<Accepted, ServerError>> {
-        match self.accept_all(&deliveries, steps, now).await {
+        let each = match self.accept_batch(&deliveries, steps, now).await {
+            Ok(Ok(accepted)) => return accepted.into_iter().map(Ok).collect(),
+            // One delivery's data refused: find which, delivery by delivery.
+            Ok(Err(e)) if e.as_db_error().is_some() => {
+                self.accept_each(&deliveries, steps, now).await
+            }
+            Ok(Err(e)) => Err(store_error("cannot record the delivery")(e)),
+            Err(e) => Err(e),
+        };
+        match each {
             Ok(results) => results,
             Err(e) => {
                 let message = e.to_string();
