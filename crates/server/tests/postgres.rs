@@ -171,7 +171,10 @@ async fn a_delivery_the_database_refuses_leaves_the_rest_of_its_batch() {
     assert_eq!(results.len(), 3);
     let first = results[0].as_ref().expect("the first is recorded");
     assert_eq!((first.new, first.duplicates), (1, 0));
-    let refused = results[1].as_ref().expect_err("the second is refused").to_string();
+    let refused = results[1]
+        .as_ref()
+        .expect_err("the second is refused")
+        .to_string();
     assert!(refused.contains("0x00"), "{refused}");
     let third = results[2].as_ref().expect("the third is recorded");
     assert_eq!((third.new, third.duplicates), (1, 1));

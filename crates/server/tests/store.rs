@@ -92,6 +92,7 @@ conformance!(
     leases_are_released_at_start_only_when_abandoned,
     effects_are_recorded_once,
     lease_holders_are_the_owners_of_live_leases,
+    a_batch_of_results_is_recorded_together,
     concurrent_claims_from_two_handles_never_share_a_job,
     the_store_describes_itself_without_secrets,
 );
@@ -604,4 +605,68 @@ async fn lease_holders_are_the_owners_of_live_leases(fixture: Fixture) {
     assert_eq!(holders, ["a#0", "b#0"]);
     assert_eq!(store.lease_holders(150).await.expect("reads"), ["b#0"]);
     assert!(store.lease_holders(201).await.expect("reads").is_empty());
+}
+
+async fn a_batch_of_results_is_recorded_together(fixture: Fixture) {
+    let store = &*fixture.store;
+    let deliveries = (1..=4).map(|n| vec![event(n, 1)]).collect();
+    accept(store, deliveries, &[Step::Gate, Step::Notify]).await;
+    let jobs = store.claim("w", 0, 100, 10).await.expect("claims");
+    assert_eq!(jobs.len(), 4);
+    let stolen = store.claim("other", 0, 100, 10).await.expect("claims");
+    assert!(stolen.is_empty());
+    let results = vec![
+        (
+            jobs[0].id,
+            Finish::Done {
+                output: Some("a".into()),
+            },
+        ),
+        (
+            jobs[1].id,
+            Finish::Failed {
+                error: "later".into(),
+                retry_at: Some(500),
+            },
+        ),
+        (
+            jobs[2].id,
+            Finish::Failed {
+                error: "never".into(),
+                retry_at: None,
+            },
+        ),
+        (jobs[3].id, Finish::Release),
+        (JobId(999_999), done()),
+    ];
+    let recorded = store.finish_many("w", results, 10).await.expect("finishes");
+    assert_eq!(recorded, [true, true, true, true, false]);
+    let rows = store.list(None, 100).await.expect("lists");
+    let row = |id: JobId| rows.iter().find(|r| r.id == id).expect("listed");
+    assert_eq!(row(jobs[0].id).state, JobState::Done);
+    assert_eq!(
+        (row(jobs[1].id).state, row(jobs[1].id).next_attempt_at),
+        (JobState::Pending, Some(500))
+    );
+    assert_eq!(row(jobs[1].id).last_error.as_deref(), Some("later"));
+    assert_eq!(row(jobs[2].id).state, JobState::Dead);
+    assert_eq!(
+        (row(jobs[3].id).state, row(jobs[3].id).attempts),
+        (JobState::Pending, 0)
+    );
+    // Only the done gate's follower became due.
+    let due = store.claim("w", 20, 100, 10).await.expect("claims");
+    let steps: Vec<(Step, u32)> = due.iter().map(|j| (j.step, j.attempt)).collect();
+    assert_eq!(steps.len(), 2, "{due:?}");
+    assert!(
+        steps.contains(&(Step::Notify, 1)) && steps.contains(&(Step::Gate, 1)),
+        "{steps:?}"
+    );
+    assert_eq!(
+        store
+            .output(jobs[0].event, Step::Gate)
+            .await
+            .expect("reads"),
+        Some("a".into())
+    );
 }

@@ -28,7 +28,7 @@ use super::{
 };
 use crate::ServerError;
 use crate::config::PostgresConfig;
-use pool::Pool;
+use pool::{Commit, Pool};
 
 /// The schema's migrations, in order; the database records how many it has applied. Append
 /// only: a released migration is never edited.
@@ -120,7 +120,11 @@ fn uuid_of(text: &str) -> Result<procurize_core::Uuid, ServerError> {
 /// The first step's name and the later steps' names, as the accepting statements take them.
 fn step_names(steps: &[Step]) -> (String, Vec<String>) {
     let first = steps.first().map_or("gate", |s| s.as_str()).to_owned();
-    let later = steps.iter().skip(1).map(|s| s.as_str().to_owned()).collect();
+    let later = steps
+        .iter()
+        .skip(1)
+        .map(|s| s.as_str().to_owned())
+        .collect();
     (first, later)
 }
 
@@ -147,7 +151,7 @@ impl PostgresStore {
 
     async fn migrate(&self) -> Result<(), ServerError> {
         let error = store_error("cannot migrate the database");
-        let mut client = self.pool.get().await?;
+        let mut client = self.pool.get(Commit::Durable).await?;
         let client = client.client();
         client
             .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
@@ -198,7 +202,7 @@ impl PostgresStore {
 
     /// The schema version the database is at.
     pub async fn schema_version(&self) -> Result<i64, ServerError> {
-        let mut client = self.pool.get().await?;
+        let mut client = self.pool.get(Commit::Durable).await?;
         Ok(client
             .client()
             .query_one(
@@ -220,7 +224,7 @@ impl PostgresStore {
         steps: &[Step],
         now: i64,
     ) -> Result<Result<Vec<Accepted>, tokio_postgres::Error>, ServerError> {
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         Ok(Self::accept_batch_on(&mut pooled, deliveries, steps, now).await)
     }
 
@@ -305,7 +309,7 @@ impl PostgresStore {
         now: i64,
     ) -> Result<Vec<Result<Accepted, ServerError>>, ServerError> {
         let error = store_error("cannot record the delivery");
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         let statement = pooled
             .prepare(
                 "WITH input AS (
@@ -457,7 +461,7 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, ServerError> {
         let error = store_error("cannot claim jobs");
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         let statement = pooled
             .prepare(
                 // Rows another replica is claiming are skipped, not waited for.
@@ -498,7 +502,7 @@ impl Store for PostgresStore {
         until: i64,
     ) -> Result<usize, ServerError> {
         let ids: Vec<i64> = jobs.iter().map(|j| j.0).collect();
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         let changed = pooled
             .client()
             .execute(
@@ -518,67 +522,78 @@ impl Store for PostgresStore {
         now: i64,
     ) -> Result<Vec<bool>, ServerError> {
         let error = store_error("cannot record a job's result");
-        let mut pooled = self.pool.get().await?;
-        let done = pooled
+        let mut pooled = self.pool.get(Commit::Bookkeeping).await?;
+        // Every result in one statement (committed on its own): a job changes only while its
+        // lease is still `owner`'s, and a done job's followers become due.
+        let statement = pooled
             .prepare(
-                "WITH finished AS (
-                     UPDATE jobs SET state = 'done', output = $3, lease_owner = NULL,
-                            lease_until = NULL, last_error = NULL, updated_at = $4
-                     WHERE id = $1 AND state = 'running' AND lease_owner = $2
-                     RETURNING id),
+                "WITH input AS (
+                     SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[],
+                                          $5::BIGINT[])
+                         AS i (id, kind, output, error, retry_at)),
+                 changed AS (
+                     UPDATE jobs j SET
+                         state = CASE i.kind WHEN 'release' THEN 'pending' ELSE i.kind END,
+                         output = CASE i.kind WHEN 'done' THEN i.output ELSE j.output END,
+                         last_error = CASE i.kind WHEN 'done' THEN NULL
+                                                  WHEN 'release' THEN j.last_error
+                                                  ELSE i.error END,
+                         next_attempt_at = CASE i.kind WHEN 'pending' THEN i.retry_at
+                                                       WHEN 'dead' THEN $7
+                                                       ELSE j.next_attempt_at END,
+                         attempts = CASE i.kind WHEN 'release' THEN GREATEST(j.attempts - 1, 0)
+                                                ELSE j.attempts END,
+                         lease_owner = NULL, lease_until = NULL, updated_at = $7
+                     FROM input i
+                     -- `= ANY` as well as the join: the primary key's index, whatever the
+                     -- planner guesses of the input's size.
+                     WHERE j.id = ANY($1) AND j.id = i.id AND j.state = 'running'
+                       AND j.lease_owner = $6
+                     RETURNING j.id, i.kind),
                  followers AS (
-                     UPDATE jobs SET state = 'pending', next_attempt_at = $4, updated_at = $4
-                     WHERE after_job IN (SELECT id FROM finished) AND state = 'waiting')
-                 SELECT COUNT(*) FROM finished",
+                     UPDATE jobs SET state = 'pending', next_attempt_at = $7, updated_at = $7
+                     WHERE after_job IN (SELECT id FROM changed WHERE kind = 'done')
+                       AND state = 'waiting')
+                 SELECT id FROM changed",
             )
             .await
             .map_err(&error)?;
-        let failed = pooled
-            .prepare(
-                "UPDATE jobs SET state = $3, next_attempt_at = $4, last_error = $5,
-                        lease_owner = NULL, lease_until = NULL, updated_at = $6
-                 WHERE id = $1 AND state = 'running' AND lease_owner = $2",
-            )
-            .await
-            .map_err(&error)?;
-        let release = pooled
-            .prepare(
-                "UPDATE jobs SET state = 'pending', attempts = GREATEST(attempts - 1, 0),
-                        lease_owner = NULL, lease_until = NULL, updated_at = $3
-                 WHERE id = $1 AND state = 'running' AND lease_owner = $2",
-            )
-            .await
-            .map_err(&error)?;
-        let client = pooled.client();
-        let tx = client.transaction().await.map_err(&error)?;
-        let mut recorded = Vec::with_capacity(results.len());
+        let mut ids = Vec::with_capacity(results.len());
+        let (mut kinds, mut outputs, mut errors, mut retries) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (JobId(job), finish) in &results {
-            let changed = match finish {
-                Finish::Done { output } => tx
-                    .query_one(&done, &[job, &owner, output, &now])
-                    .await
-                    .map(|row| row.get::<_, i64>(0).unsigned_abs()),
-                Finish::Failed { error, retry_at } => {
-                    let state = if retry_at.is_some() {
-                        "pending"
-                    } else {
-                        "dead"
-                    };
-                    let at = retry_at.unwrap_or(now);
-                    tx.execute(&failed, &[job, &owner, &state, &at, error, &now])
-                        .await
-                }
-                Finish::Release => tx.execute(&release, &[job, &owner, &now]).await,
-            }
-            .map_err(&error)?;
-            recorded.push(changed == 1);
+            ids.push(*job);
+            let (kind, output, failure, retry) = match finish {
+                Finish::Done { output } => ("done", output.as_deref(), None, None),
+                Finish::Failed {
+                    error,
+                    retry_at: Some(at),
+                } => ("pending", None, Some(error.as_str()), Some(*at)),
+                Finish::Failed {
+                    error,
+                    retry_at: None,
+                } => ("dead", None, Some(error.as_str()), None),
+                Finish::Release => ("release", None, None, None),
+            };
+            kinds.push(kind);
+            outputs.push(output);
+            errors.push(failure);
+            retries.push(retry);
         }
-        tx.commit().await.map_err(&error)?;
-        Ok(recorded)
+        let rows = pooled
+            .client()
+            .query(
+                &statement,
+                &[&ids, &kinds, &outputs, &errors, &retries, &owner, &now],
+            )
+            .await
+            .map_err(&error)?;
+        let changed: std::collections::HashSet<i64> = rows.iter().map(|row| row.get(0)).collect();
+        Ok(ids.iter().map(|id| changed.contains(id)).collect())
     }
 
     async fn output(&self, event: EventRowId, step: Step) -> Result<Option<String>, ServerError> {
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         let row = pooled
             .client()
             .query_opt(
@@ -591,7 +606,7 @@ impl Store for PostgresStore {
     }
 
     async fn record_effect(&self, job: JobId, key: &str, now: i64) -> Result<(), ServerError> {
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         pooled
             .client()
             .execute(
@@ -605,7 +620,7 @@ impl Store for PostgresStore {
     }
 
     async fn effects(&self, job: JobId) -> Result<Vec<(String, i64)>, ServerError> {
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         let rows = pooled
             .client()
             .query(
@@ -622,7 +637,7 @@ impl Store for PostgresStore {
         state: Option<JobState>,
         limit: usize,
     ) -> Result<Vec<JobRow>, ServerError> {
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         let state = state.map(JobState::as_str);
         let rows = pooled
             .client()
@@ -645,7 +660,7 @@ impl Store for PostgresStore {
 
     async fn retry(&self, target: RetryTarget, now: i64) -> Result<usize, ServerError> {
         let error = store_error("cannot retry jobs");
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         let client = pooled.client();
         match target {
             RetryTarget::Job(job) => {
@@ -683,7 +698,7 @@ impl Store for PostgresStore {
     }
 
     async fn purge(&self, before: i64) -> Result<usize, ServerError> {
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         pooled
             .client()
             .execute(
@@ -699,7 +714,7 @@ impl Store for PostgresStore {
     }
 
     async fn counts(&self) -> Result<Vec<(Step, JobState, u64)>, ServerError> {
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         let rows = pooled
             .client()
             .query(
@@ -720,7 +735,7 @@ impl Store for PostgresStore {
 
     async fn release_abandoned_leases(&self, _owner: &str, now: i64) -> Result<usize, ServerError> {
         // Other replicas share the database: only an expired lease is provably abandoned.
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Bookkeeping).await?;
         pooled
             .client()
             .execute(
@@ -735,7 +750,7 @@ impl Store for PostgresStore {
     }
 
     async fn jira_issue(&self, channel: &str, label: &str) -> Result<Option<String>, ServerError> {
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         let row = pooled
             .client()
             .query_opt(
@@ -754,7 +769,7 @@ impl Store for PostgresStore {
         key: &str,
         now: i64,
     ) -> Result<(), ServerError> {
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         pooled
             .client()
             .execute(
@@ -769,7 +784,7 @@ impl Store for PostgresStore {
     }
 
     async fn lease_holders(&self, now: i64) -> Result<Vec<String>, ServerError> {
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         let rows = pooled
             .client()
             .query(
@@ -783,7 +798,7 @@ impl Store for PostgresStore {
     }
 
     async fn check_writable(&self) -> Result<(), ServerError> {
-        let mut pooled = self.pool.get().await?;
+        let mut pooled = self.pool.get(Commit::Durable).await?;
         let row = pooled
             .client()
             .query_one(

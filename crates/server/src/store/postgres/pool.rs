@@ -32,6 +32,23 @@ pub(super) fn describe_error(error: &tokio_postgres::Error) -> String {
 pub(super) struct Connection {
     client: Client,
     statements: HashMap<&'static str, Statement>,
+    /// Its `synchronous_commit` now.
+    commit: Commit,
+}
+
+/// How a connection's commits wait for the database's log, chosen for each use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Commit {
+    /// `synchronous_commit = on`: on disk before the commit returns. Deliveries, claims, lease
+    /// renewals, recorded side effects, the Jira record, what an operator does; and reads.
+    Durable,
+    /// `synchronous_commit = off`: atomic and visible at once, on disk a moment later. Job
+    /// results and start-up releases: a database crash may forget the last fraction of a
+    /// second of them, and the jobs concerned are still leased, so they run again once the
+    /// lease expires (their steps are idempotent, their side effects recorded durably). Claims
+    /// and lease renewals stay durable: a forgotten one could let a second worker take a job
+    /// that is still running.
+    Bookkeeping,
 }
 
 /// The pool.
@@ -116,8 +133,8 @@ impl Pool {
         &self.description
     }
 
-    /// A connection: an idle one that still works, or a new one.
-    pub(super) async fn get(&self) -> Result<Pooled<'_>, ServerError> {
+    /// A connection whose commits are `commit`: an idle one that still works, or a new one.
+    pub(super) async fn get(&self, commit: Commit) -> Result<Pooled<'_>, ServerError> {
         let permit = self
             .permits
             .acquire()
@@ -137,10 +154,28 @@ impl Pool {
             }
             found
         };
-        let connection = match reused {
+        let mut connection = match reused {
             Some(connection) => connection,
             None => self.connect().await?,
         };
+        if connection.commit != commit {
+            let setting = match commit {
+                Commit::Durable => "SET synchronous_commit = on",
+                Commit::Bookkeeping => "SET synchronous_commit = off",
+            };
+            connection
+                .client
+                .batch_execute(setting)
+                .await
+                .map_err(|e| {
+                    ServerError::Store(format!(
+                        "cannot set up a connection to {}: {}",
+                        self.description,
+                        describe_error(&e)
+                    ))
+                })?;
+            connection.commit = commit;
+        }
         Ok(Pooled {
             pool: self,
             connection: Some(connection),
@@ -180,6 +215,8 @@ impl Pool {
         Ok(Connection {
             client,
             statements: HashMap::new(),
+            // The connection's options say `synchronous_commit=on`.
+            commit: Commit::Durable,
         })
     }
 }
