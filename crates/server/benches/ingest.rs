@@ -454,10 +454,7 @@ fn main() {
         Some(cluster) => {
             for replicas in [1, 2] {
                 let database = format!("bench_{replicas}");
-                let store = cluster.store(&bench.runtime, &database, bench.dir.path())
-                    + &std::env::var("BENCH_EXTRA")
-                        .unwrap_or_default()
-                        .replace("\\n", "\n");
+                let store = cluster.store(&bench.runtime, &database, bench.dir.path());
                 let run = bench.serve(&database, &store, replicas);
                 let stored =
                     cluster.query(&bench.runtime, &database, "SELECT count(*) FROM events");
