@@ -25,6 +25,19 @@ use crate::config::Prepared;
 use crate::store::Store;
 use crate::{ServerError, now_millis};
 
+/// A worker identity for leases: this process's tag in temporary names
+/// ([`procurize_core::fs::process_tag`]), then `#` and a number per service in the process.
+pub(crate) fn new_owner() -> String {
+    static SERVICES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SERVICES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}#{n}", procurize_core::fs::process_tag())
+}
+
+/// The process tag of a lease owner made by [`new_owner`].
+fn tag_of(owner: &str) -> &str {
+    owner.split_once('#').map_or(owner, |(tag, _)| tag)
+}
+
 /// The sweeper of one service.
 pub(crate) struct Janitor {
     store: Arc<dyn Store>,
@@ -75,8 +88,8 @@ impl Janitor {
             self.store
                 .lease_holders(now_millis())
                 .await?
-                .into_iter()
-                .map(|owner| owner.split('#').next().unwrap_or_default().to_owned())
+                .iter()
+                .map(|owner| tag_of(owner).to_owned())
                 .collect()
         };
         let abandoned =
@@ -127,5 +140,17 @@ impl Janitor {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_carries_the_process_tag_of_temporary_names() {
+        let owner = new_owner();
+        assert_eq!(tag_of(&owner), procurize_core::fs::process_tag());
+        assert_ne!(new_owner(), owner, "one identity per service");
     }
 }

@@ -66,7 +66,7 @@ impl Service {
             addr: prepared.config.server.listen,
             source,
         })?;
-        let owner = new_owner();
+        let owner = crate::janitor::new_owner();
         let released = store.release_abandoned_leases(&owner, now_millis()).await?;
         if released > 0 {
             tracing::warn!(
@@ -195,14 +195,6 @@ async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
-}
-
-/// A worker identity for leases: this process's tag in temporary names
-/// ([`procurize_core::fs::process_tag`]), then `#` and a number per service in the process.
-fn new_owner() -> String {
-    static SERVICES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = SERVICES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}#{n}", procurize_core::fs::process_tag())
 }
 
 /// A running service.

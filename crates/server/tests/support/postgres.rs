@@ -85,6 +85,15 @@ pub async fn database(test: &str) -> Option<Database> {
 }
 
 impl Database {
+    /// The password in the URL.
+    pub fn password(&self) -> &str {
+        self.url
+            .split(':')
+            .nth(2)
+            .and_then(|rest| rest.split('@').next())
+            .expect("the URL has a password")
+    }
+
     /// The URL written to a file of its own (`url_file`).
     pub fn url_file(&self) -> PathBuf {
         let path = self.dir.path().join("database-url");

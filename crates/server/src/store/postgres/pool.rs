@@ -145,14 +145,15 @@ impl Pool {
                 .idle
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let mut found = None;
-            while let Some(connection) = idle.pop() {
-                if !connection.client.is_closed() {
-                    found = Some(connection);
-                    break;
-                }
+            // Broken connections go; one already in the wanted mode saves a `SET`.
+            idle.retain(|connection| !connection.client.is_closed());
+            let matching = idle
+                .iter()
+                .rposition(|connection| connection.commit == commit);
+            match matching {
+                Some(index) => Some(idle.swap_remove(index)),
+                None => idle.pop(),
             }
-            found
         };
         let mut connection = match reused {
             Some(connection) => connection,
