@@ -630,3 +630,63 @@ async fn a_job_attempt_calls_a_channel_once_and_a_permanent_failure_is_dead_at_o
     let posts = setup.slack.lock().expect("lock").posts.len();
     assert_eq!(posts, 1, "one call with the revoked token");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_of_an_organization_no_longer_configured_is_dead_at_once() {
+    let setup = Setup::new(1000).await;
+    // A file where the organization's evidence folder goes: the archive step fails (a transient
+    // failure, retried) while the event's other steps are done.
+    let organization = procurize_sim::SAMPLE_ORGANIZATION;
+    let blocker = setup.dir.path().join("evidence").join(organization);
+    std::fs::create_dir_all(setup.dir.path().join("evidence")).expect("creates");
+    std::fs::write(&blocker, "not a folder").expect("writes");
+    let server = setup.server().await;
+    assert_eq!(post(&server.url(), event(1), Some(SECRET)).await.0, 202);
+    let archive_job = || async {
+        jobs_json(setup.config(), None)
+            .await
+            .into_iter()
+            .find(|job| job["step"] == "archive")
+    };
+    let mut failed = None;
+    for _ in 0..600 {
+        failed = archive_job()
+            .await
+            .filter(|job| job["lastError"].is_string());
+        if failed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(failed.is_some(), "the archive step failed within 30 s");
+    drop(server);
+    let before = archive_job().await.expect("the archive job");
+    assert_eq!(before["state"], "pending", "{before}");
+    let attempts = before["attempts"].as_u64().expect("attempts");
+
+    // The organization leaves the configuration while its event's archive job is stored.
+    let text = std::fs::read_to_string(setup.config()).expect("config");
+    let listed = format!("organizations = [\"{organization}\"]");
+    assert!(text.contains(&listed), "{text}");
+    let text = text.replace(
+        &listed,
+        "organizations = [\"00000000-0000-0000-0000-0000000000ff\"]",
+    );
+    std::fs::write(setup.config(), text).expect("writes");
+    std::fs::remove_file(&blocker).expect("removes");
+    let _server = setup.server().await;
+    let dead = dead_jobs(setup.config(), 1).await;
+    assert_eq!(dead[0]["step"], "archive", "{dead:?}");
+    assert_eq!(
+        dead[0]["attempts"].as_u64(),
+        Some(attempts + 1),
+        "dead at its first attempt without the organization: {dead:?}"
+    );
+    let error = dead[0]["lastError"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "organization {organization} is no longer configured"
+        )),
+        "{error}"
+    );
+}

@@ -9,9 +9,14 @@
 //! `postgresql`, `fsync` and `synchronous_commit` on, TLS verified against its own CA); without
 //! `initdb` those runs are skipped.
 //!
+//! The PostgreSQL runs alternate one replica and two, `--rounds` times, and show each one's median
+//! run and the ratio of two replicas to one round by round. Each run also shows the CPU time per
+//! accepted delivery of the servers, of the database's processes and of the load generator,
+//! which share the machine's cores.
+//!
 //! `cargo build --release -p procurize-cli && cargo bench -p procurize-server --bench ingest`
-//! Options: `--seconds S` (default 10), `--concurrency C` (default 32), `--procurize PATH`
-//! (default `$CARGO_TARGET_DIR/release/procurize`).
+//! Options: `--seconds S` (default 10), `--concurrency C` (default 32), `--rounds N` (default
+//! 3), `--procurize PATH` (default `$CARGO_TARGET_DIR/release/procurize`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
@@ -83,6 +88,63 @@ struct Run {
     p50: Duration,
     p99: Duration,
     peak_rss_kib: u64,
+    /// CPU time of the servers, of the database's processes and of this load generator: the
+    /// three share the machine's cores.
+    cpu: Cpu,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Cpu {
+    server: Duration,
+    database: Option<Duration>,
+    client: Duration,
+}
+
+/// The clock ticks per second of `/proc/*/stat` (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100)
+    })
+}
+
+/// A process's `/proc/PID/stat` fields after the command name: (parent, own CPU ticks, reaped
+/// children's CPU ticks).
+fn stat(pid: &str) -> Option<(u32, u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = text.rsplit_once(") ")?.1.split_whitespace().collect();
+    let number = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    let parent = u32::try_from(number(1)?).ok()?;
+    Some((parent, number(11)? + number(12)?, number(13)? + number(14)?))
+}
+
+fn ticks(ticks: u64) -> Duration {
+    Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
+}
+
+/// CPU time used by a process (its own, not its children's).
+fn cpu_of(pid: u32) -> Duration {
+    ticks(stat(&pid.to_string()).map_or(0, |s| s.1))
+}
+
+/// CPU time used by a process tree one level deep: the process, its live children and the
+/// children it has reaped (PostgreSQL's postmaster and its backends).
+fn cpu_of_tree(pid: u32) -> Duration {
+    let (_, own, reaped) = stat(&pid.to_string()).unwrap_or_default();
+    let live: u64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| stat(e.file_name().to_str()?))
+        .filter(|s| s.0 == pid)
+        .map(|s| s.1 + s.2)
+        .sum();
+    ticks(own + reaped + live)
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
@@ -174,29 +236,47 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Loads the servers `children` (listening at `bases`) together, then stops them; the peak RSS
 /// is the largest of theirs.
 async fn measure(
+    bench: &Bench,
     children: Vec<Child>,
     bases: &[String],
     path: &str,
-    bodies: Arc<Vec<(Vec<u8>, String)>>,
-    seconds: u64,
-    concurrency: usize,
     health: &str,
+    database: Option<u32>,
 ) -> Run {
     for base in bases {
         wait_ready(&format!("{base}{health}")).await;
     }
     let urls: Vec<String> = bases.iter().map(|base| format!("{base}{path}")).collect();
-    let (accepted, failed, elapsed, mut latencies) =
-        load(&urls, bodies, seconds, concurrency).await;
+    let servers_before: Duration = children.iter().map(|c| cpu_of(c.id())).sum();
+    let database_before = database.map(cpu_of_tree);
+    let client_before = cpu_of(std::process::id());
+    let (accepted, failed, elapsed, mut latencies) = load(
+        &urls,
+        bench.bodies.clone(),
+        bench.seconds,
+        bench.concurrency,
+    )
+    .await;
+    let client = cpu_of(std::process::id()).saturating_sub(client_before);
     latencies.sort();
     let peak = children
         .iter()
         .map(|c| peak_rss_kib(c.id()))
         .max()
         .unwrap_or(0);
+    let servers: Duration = children.iter().map(|c| cpu_of(c.id())).sum();
     for mut child in children {
         stop(&mut child);
     }
+    // After the servers stop, their backends have exited (the postmaster reaps them).
+    let database = database
+        .zip(database_before)
+        .map(|(pid, before)| cpu_of_tree(pid).saturating_sub(before));
+    let cpu = Cpu {
+        server: servers.saturating_sub(servers_before),
+        database,
+        client,
+    };
     Run {
         accepted,
         failed,
@@ -204,6 +284,7 @@ async fn measure(
         p50: percentile(&latencies, 0.50),
         p99: percentile(&latencies, 0.99),
         peak_rss_kib: peak,
+        cpu,
     }
 }
 
@@ -238,13 +319,21 @@ fn procurize_binary() -> PathBuf {
 
 fn print(name: &str, run: &Run) {
     let rate = run.accepted as f64 / run.elapsed.as_secs_f64();
+    // CPU milliseconds per accepted delivery.
+    let per = |d: Duration| d.as_secs_f64() * 1e3 / run.accepted.max(1) as f64;
+    let database = run
+        .cpu
+        .database
+        .map_or_else(String::new, |d| format!(" database {:.3}", per(d)));
     println!(
-        "{name:<28} {rate:>9.0}/s  accepted {:>7}  failed {:>5}  p50 {:>7.2} ms  p99 {:>7.2} ms  peak RSS {:>6.1} MiB",
+        "{name:<40} {rate:>7.0}/s  accepted {:>7}  failed {:>5}  p50 {:>6.2} ms  p99 {:>6.2} ms  peak RSS {:>5.1} MiB  CPU ms/delivery: server {:.3}{database} client {:.3}",
         run.accepted,
         run.failed,
         run.p50.as_secs_f64() * 1e3,
         run.p99.as_secs_f64() * 1e3,
-        run.peak_rss_kib as f64 / 1024.0
+        run.peak_rss_kib as f64 / 1024.0,
+        per(run.cpu.server),
+        per(run.cpu.client),
     );
 }
 
@@ -260,8 +349,8 @@ struct Bench {
 
 impl Bench {
     /// Starts `replicas` servers with `store` as their `[store]` section, loads them, stops
-    /// them.
-    fn serve(&self, name: &str, store: &str, replicas: usize) -> Run {
+    /// them; `database` is the PostgreSQL postmaster's process, whose CPU time is counted too.
+    fn serve(&self, name: &str, store: &str, replicas: usize, database: Option<u32>) -> Run {
         let mut children = Vec::new();
         let mut bases = Vec::new();
         for n in 0..replicas {
@@ -290,14 +379,34 @@ impl Bench {
             bases.push(format!("http://127.0.0.1:{port}"));
         }
         self.runtime.block_on(measure(
+            self,
             children,
             &bases,
             "/webhooks/procurize",
-            self.bodies.clone(),
-            self.seconds,
-            self.concurrency,
             "/healthz",
+            database,
         ))
+    }
+}
+
+impl Bench {
+    /// One run of `replicas` servers on a new database of `cluster`; checks that every accepted
+    /// delivery is in it.
+    fn serve_postgres(&self, cluster: &Cluster, replicas: usize, round: usize) -> Run {
+        let database = format!("bench_{replicas}_{round}");
+        let store = cluster.store(&self.runtime, &database, self.dir.path());
+        let run = self.serve(&database, &store, replicas, cluster.postmaster());
+        let stored = cluster.query(&self.runtime, &database, "SELECT count(*) FROM events");
+        assert_eq!(
+            stored as usize, run.accepted,
+            "every accepted delivery is in the database"
+        );
+        println!(
+            "  round {}: {replicas} replica(s) {:.0}/s",
+            round + 1,
+            run.accepted as f64 / run.elapsed.as_secs_f64()
+        );
+        run
     }
 }
 
@@ -341,6 +450,12 @@ impl Cluster {
         Self::run(&["init", &path])?;
         let url = Self::run(&["start", &path])?;
         Some(Self { dir, url })
+    }
+
+    /// The postmaster's process ID (the first line of `postmaster.pid`).
+    fn postmaster(&self) -> Option<u32> {
+        let pid = std::fs::read_to_string(self.dir.path().join("cluster/data/postmaster.pid"));
+        pid.ok()?.lines().next()?.trim().parse().ok()
     }
 
     fn ca(&self) -> PathBuf {
@@ -398,6 +513,9 @@ fn main() {
     }
     let seconds: u64 = arg("--seconds").map_or(10, |s| s.parse().expect("seconds"));
     let concurrency: usize = arg("--concurrency").map_or(32, |s| s.parse().expect("concurrency"));
+    let rounds: usize = arg("--rounds")
+        .map_or(3, |s| s.parse().expect("rounds"))
+        .max(1);
     let binary = procurize_binary();
     assert!(
         binary.is_file(),
@@ -440,7 +558,7 @@ fn main() {
     };
     let rate = |r: &Run| r.accepted as f64 / r.elapsed.as_secs_f64();
 
-    let sqlite = bench.serve("sqlite", "[store]\npath = \"store.db\"\n", 1);
+    let sqlite = bench.serve("sqlite", "[store]\npath = \"store.db\"\n", 1, None);
     let stored = rusqlite::Connection::open(bench.dir.path().join("store.db"))
         .and_then(|c| c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)))
         .expect("count events");
@@ -450,23 +568,29 @@ fn main() {
     );
     let mut runs = vec![("procurize serve (SQLite)".to_owned(), sqlite)];
 
+    // One replica and two, alternately, `rounds` times: this machine's speed drifts from one
+    // run to the next by more than the difference measured, so the comparison is made round by
+    // round and each configuration's median run is shown.
+    let mut ratios = Vec::new();
     match Cluster::start(bench.dir.path()) {
         Some(cluster) => {
-            for replicas in [1, 2] {
-                let database = format!("bench_{replicas}");
-                let store = cluster.store(&bench.runtime, &database, bench.dir.path());
-                let run = bench.serve(&database, &store, replicas);
-                let stored =
-                    cluster.query(&bench.runtime, &database, "SELECT count(*) FROM events");
-                assert_eq!(
-                    stored as usize, run.accepted,
-                    "every accepted delivery is in the database"
-                );
+            let mut by_replicas: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+            for round in 0..rounds {
+                for replicas in [1, 2] {
+                    let run = bench.serve_postgres(&cluster, replicas, round);
+                    by_replicas[replicas - 1].push(run);
+                }
+                let [one, two] = &by_replicas;
+                ratios.push(rate(&two[round]) / rate(&one[round]));
+            }
+            for (n, mut runs_of) in by_replicas.into_iter().enumerate() {
+                runs_of.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
                 let label = format!(
-                    "procurize serve (PostgreSQL, {replicas} replica{})",
-                    if replicas > 1 { "s" } else { "" }
+                    "procurize serve (PostgreSQL, {} replica{}, median of {rounds})",
+                    n + 1,
+                    if n > 0 { "s" } else { "" }
                 );
-                runs.push((label, run));
+                runs.push((label, runs_of.swap_remove(runs_of.len() / 2)));
             }
         }
         None => {
@@ -482,13 +606,12 @@ fn main() {
         .expect("bare server");
     // The bare server has no /healthz: any answer means it is up.
     let ceiling = bench.runtime.block_on(measure(
+        &bench,
         vec![bare],
         &[format!("http://127.0.0.1:{bare_port}")],
         "/webhooks/procurize",
-        bench.bodies.clone(),
-        seconds,
-        concurrency,
         "/",
+        None,
     ));
     for (label, run) in &runs {
         print(label, run);
@@ -498,6 +621,15 @@ fn main() {
         println!(
             "throughput ratio {label}/bare = {:.2}",
             rate(run) / rate(&ceiling)
+        );
+    }
+    if !ratios.is_empty() {
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "throughput ratio PostgreSQL 2 replicas/1 replica, round by round: {} (median {:.2})",
+            each.join(" "),
+            ratios[ratios.len() / 2]
         );
     }
 }

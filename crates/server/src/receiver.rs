@@ -45,7 +45,7 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the committing task. `wake` is notified after a commit that enqueued jobs.
+    /// Starts the committing task. After a commit that enqueued jobs, `wake` wakes one worker.
     pub fn start(
         store: Arc<dyn Store>,
         steps: Vec<Step>,
@@ -70,8 +70,9 @@ impl Committer {
                     // and a redelivery will be a duplicate.
                     let _ = answer.send(result);
                 }
+                // One worker is woken; it wakes another when it finds more than it takes.
                 if enqueued {
-                    wake.notify_waiters();
+                    wake.notify_one();
                 }
             }
         });

@@ -31,10 +31,10 @@ use tokio::sync::{Notify, watch};
 use crate::config::JobsSection;
 use crate::metrics::{Metrics, StepResult};
 use crate::now_millis;
-
-/// The most jobs a worker claims at once (their results are recorded in one transaction).
-const CLAIM_BATCH: usize = 8;
 use crate::store::{ClaimedJob, Finish, JobId, Step, Store};
+
+/// The most jobs a worker claims at once (their results are recorded in one statement).
+const CLAIM_BATCH: usize = 8;
 
 /// The archive step's settings.
 #[derive(Clone)]
@@ -126,18 +126,29 @@ impl Workflow {
         steps
     }
 
-    /// Runs one worker until `stop` turns true: claim a due job, run it, record the result;
+    /// Runs one worker until `stop` turns true: claim due jobs, run them, record the results;
     /// when nothing is due, wait for `wake` or the poll interval.
     pub async fn worker(self: Arc<Self>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
         let poll = Duration::from_millis(self.jobs.poll_millis.max(1));
         let lease_ms =
             i64::try_from(self.jobs.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let last = self.steps().last().copied();
+        // Whether to look for due jobs before waiting: at start, and after a batch that may have
+        // left some. A look that finds nothing costs the database a statement, so a worker does
+        // not look again after every batch.
+        let mut look = true;
         loop {
+            if !look {
+                // A commit since the last look left a permit: the wait returns at once.
+                tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
             if *stop.borrow() {
                 break;
             }
-            // Registered before looking, so a commit between the look and the wait still wakes us.
-            let woken = wake.notified();
             let claimed = self
                 .store
                 .claim(&self.owner, now_millis(), lease_ms, CLAIM_BATCH)
@@ -147,40 +158,56 @@ impl Workflow {
                 Vec::new()
             });
             if jobs.is_empty() {
-                tokio::select! {
-                    () = woken => {}
-                    () = tokio::time::sleep(poll) => {}
-                    _ = stop.changed() => {}
-                }
+                look = false;
                 continue;
             }
-            // Run the batch; once stopping, the jobs not started go back, their attempt uncounted.
-            // While it runs, its leases are renewed every third of the lease (no task is spawned:
-            // the renewal shares this loop), so a step slower than the lease is not claimed and
-            // run again by another worker.
-            let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
-            let batch = async {
-                let mut results = Vec::with_capacity(jobs.len());
-                for job in &jobs {
-                    let finish = if *stop.borrow() {
-                        Finish::Release
-                    } else {
-                        self.run(job).await
-                    };
-                    results.push((job.id, finish));
-                }
-                results
-            };
-            tokio::pin!(batch);
-            let every = Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(1000).max(10));
-            let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            let results = loop {
-                tokio::select! {
-                    results = &mut batch => break results,
-                    _ = renew.tick() => self.renew_leases(&ids, lease_ms).await,
-                }
-            };
+            // A full batch may have left more due: another idle worker takes those, so a commit
+            // wakes as many workers as it has work for, not all of them.
+            let full = jobs.len() == CLAIM_BATCH;
+            if full {
+                wake.notify_one();
+            }
+            let results = self.run_batch(&jobs, &stop, lease_ms).await;
+            // A done step releases its event's next one (due now, and no commit wakes anyone).
+            let released = jobs.iter().zip(&results).any(|(job, (_, finish))| {
+                matches!(finish, Finish::Done { .. }) && Some(job.step) != last
+            });
+            look = full || released;
             self.record(results).await;
+        }
+    }
+
+    /// Runs a batch of claimed jobs one after the other; once stopping, the jobs not started go
+    /// back, their attempt uncounted. While it runs, its leases are renewed every third of the
+    /// lease (no task is spawned: the renewal shares this future), so a step slower than the
+    /// lease is not claimed and run again by another worker.
+    async fn run_batch(
+        &self,
+        jobs: &[ClaimedJob],
+        stop: &watch::Receiver<bool>,
+        lease_ms: i64,
+    ) -> Vec<(JobId, Finish)> {
+        let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+        let batch = async {
+            let mut results = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let finish = if *stop.borrow() {
+                    Finish::Release
+                } else {
+                    self.run(job).await
+                };
+                results.push((job.id, finish));
+            }
+            results
+        };
+        tokio::pin!(batch);
+        let every = Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(1000).max(10));
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                results = &mut batch => break results,
+                _ = renew.tick() => self.renew_leases(&ids, lease_ms).await,
+            }
         }
     }
 

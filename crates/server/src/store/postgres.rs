@@ -464,14 +464,24 @@ impl Store for PostgresStore {
         let mut pooled = self.pool.get(Commit::Durable).await?;
         let statement = pooled
             .prepare(
-                // Rows another replica is claiming are skipped, not waited for.
-                "WITH due AS (
-                     SELECT id, (state = 'running' OR interrupted) AS recovered FROM jobs
-                     WHERE (state = 'pending' AND next_attempt_at <= $1)
-                        OR (state = 'running' AND lease_until < $1)
+                // Rows another replica is claiming are skipped, not waited for. Each half walks
+                // its partial index in order and stops at the limit: an `OR` of the two would be
+                // a bitmap scan visiting every entry the index still holds for jobs long done
+                // (a queue's index is mostly dead entries until vacuum), where an ordered scan
+                // marks them dead as it passes and later claims skip them.
+                "WITH expired AS (
+                     SELECT id, TRUE AS recovered FROM jobs
+                     WHERE state = 'running' AND lease_until < $1
+                     ORDER BY lease_until
+                     LIMIT $2
+                     FOR UPDATE SKIP LOCKED),
+                 pending AS (
+                     SELECT id, interrupted AS recovered FROM jobs
+                     WHERE state = 'pending' AND next_attempt_at <= $1
                      ORDER BY next_attempt_at
                      LIMIT $2
-                     FOR UPDATE SKIP LOCKED)
+                     FOR UPDATE SKIP LOCKED),
+                 due AS (SELECT * FROM expired UNION ALL SELECT * FROM pending LIMIT $2)
                  UPDATE jobs j SET state = 'running', attempts = j.attempts + 1,
                         lease_owner = $3, lease_until = $4, interrupted = FALSE, updated_at = $1
                  FROM due, events e
