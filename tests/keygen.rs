@@ -52,3 +52,23 @@ fn keygen_writes_a_private_and_a_public_key_and_never_overwrites() {
         stderr(&again)
     );
 }
+
+#[test]
+fn keygen_creates_the_missing_folder_of_its_output_for_the_owner_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    // The README's own example path, in a folder that does not exist yet.
+    let name = dir.path().join("keys/nested/evidence");
+    let out = run(procurize().args(["keygen", "--out"]).arg(&name));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("keys/nested/evidence.key").is_file());
+    assert!(dir.path().join("keys/nested/evidence.pub").is_file());
+    #[cfg(unix)]
+    for folder in ["keys", "keys/nested"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(folder))
+            .expect("folder")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{folder}: {mode:o}");
+    }
+}

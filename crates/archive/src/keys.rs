@@ -152,8 +152,30 @@ impl SigningKey {
     }
 }
 
+/// Creates the folder `name` goes in when it is missing (`keys/` of `keys/evidence`), readable by
+/// its owner only: it will hold a private key.
+fn create_parent(name: &std::path::Path) -> Result<(), ArchiveError> {
+    let Some(parent) = name.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if parent.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(parent)
+        .map_err(|e| ArchiveError::Key(format!("cannot create {}: {e}", parent.display())))
+}
+
 /// Writes `NAME.key` (the private key, PKCS#8 PEM, readable by the owner only) and `NAME.pub`
-/// (the public key, SPKI PEM). Refuses to overwrite either file; on failure neither is left.
+/// (the public key, SPKI PEM), creating their folder (mode 0700) when it is missing. Refuses to
+/// overwrite either file; on failure neither is left.
 pub fn write_key_pair(
     key: &SigningKey,
     name: &std::path::Path,
@@ -173,6 +195,7 @@ pub fn write_key_pair(
             )));
         }
     }
+    create_parent(name)?;
     let create = |path: &std::path::Path, mode: u32, text: &str| -> Result<(), ArchiveError> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -188,7 +211,11 @@ pub fn write_key_pair(
             .map_err(|e| ArchiveError::Key(format!("cannot create {}: {e}", path.display())))?;
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_all())
-            .map_err(|e| ArchiveError::Key(format!("cannot write {}: {e}", path.display())))
+            .map_err(|e| {
+                // Nothing half-written is left behind.
+                let _ = std::fs::remove_file(path);
+                ArchiveError::Key(format!("cannot write {}: {e}", path.display()))
+            })
     };
     create(&private, 0o600, &key.to_pkcs8_pem()?)?;
     if let Err(e) = create(&public, 0o644, &key.public_key().to_public_key_pem()) {

@@ -132,7 +132,7 @@ pub(crate) enum Command {
     /// Fail the build when security ratings or vulnerability counts break a policy
     #[command(after_help = GATE_AFTER_HELP)]
     Gate(Box<GateArgs>),
-    /// Send gate failures and report events to e-mail or files (Slack and Jira payloads), per routing rules
+    /// Send gate failures and report events to e-mail, Slack, Jira or files, per routing rules
     #[command(after_help = NOTIFY_AFTER_HELP)]
     Notify(NotifyArgs),
     /// Archive a release's reports as a signed, verifiable evidence bundle
