@@ -423,6 +423,43 @@ async fn malicious_archives_from_the_server_are_refused_and_nothing_is_written()
         stderr(&out)
     );
     assert_eq!(std::fs::read_dir(&out_dir).expect("dir").count(), 0);
+
+    // An honest entry that expands 1000 to 1 (64 MiB of zeros), by default and with
+    // `--max-ratio` raised above it.
+    let bomb = {
+        let deflated = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        writer.start_file("report.pdf", deflated).expect("start");
+        writer
+            .write_all(&vec![0u8; 64 * 1024 * 1024])
+            .expect("write");
+        writer.finish().expect("finish").into_inner()
+    };
+    std::fs::write(archives.join(format!("{id}.zip")), &bomb).expect("write");
+    let out = output(archive(
+        &sim,
+        &key,
+        &out_dir.join("bundle.zip"),
+        &["--report", id],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("the archive of report {id} is invalid"))
+            && stderr(&out).contains("entry `report.pdf`:")
+            && stderr(&out).contains("more than the 100 to 1 allowed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(&out_dir).expect("dir").count(), 0);
+    let out = output({
+        let mut command = archive(&sim, &key, &out_dir.join("bundle.zip"), &["--report", id]);
+        command.args(["--max-ratio", "5000"]);
+        command
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// sigstore-js, a verifier we did not write, checks the Sigstore bundle offline with the public

@@ -16,14 +16,37 @@ pub struct Limits {
     /// The most bytes, uncompressed, over all entries: counted while reading, since declared
     /// sizes can lie.
     pub max_total_size: u64,
+    /// The most an entry larger than [`RATIO_FLOOR`] may expand: its uncompressed bytes over its
+    /// compressed ones. Checked on the declared sizes, before inflating; an entry is never read
+    /// past its declared size, so the bytes read are held to it too.
+    pub max_ratio: u64,
 }
 
+/// Entries up to this size (1 MiB, uncompressed) are not held to [`Limits::max_ratio`]: a small
+/// page of repetitive HTML compresses far better than 100 to 1 and is no threat.
+pub const RATIO_FLOOR: u64 = 1024 * 1024;
+
 impl Default for Limits {
+    /// Caps that fit report archives (HTML and PDF): 10,000 entries, 1 GiB uncompressed, and
+    /// 100 to 1 for an entry over 1 MiB.
     fn default() -> Self {
         Self {
             max_entries: 10_000,
-            max_total_size: 8 * 1024 * 1024 * 1024,
+            max_total_size: 1024 * 1024 * 1024,
+            max_ratio: 100,
         }
+    }
+}
+
+impl Limits {
+    /// Why an entry of `size` bytes stored in `compressed` bytes expands too much, if it does.
+    fn ratio_exceeded(&self, size: u64, compressed: u64) -> Option<String> {
+        (size > RATIO_FLOOR && size > compressed.saturating_mul(self.max_ratio)).then(|| {
+            format!(
+                "expands {compressed} compressed bytes to more than {size}, more than the {} to 1 allowed",
+                self.max_ratio
+            )
+        })
     }
 }
 
@@ -46,7 +69,8 @@ pub struct InnerFile {
 /// Rejected: an unreadable central directory; more entries than allowed; a name that is
 /// absolute, contains `..`, or differs from its normalised form; symbolic links; encrypted
 /// entries; entries whose data overlap; more uncompressed bytes than allowed, or than an
-/// entry declares; a CRC that does not match. Every entry is read in full to check its CRC.
+/// entry declares; an entry over 1 MiB that expands more than the ratio allowed (on its declared
+/// sizes, before inflating it); a CRC that does not match. Every entry is read in full to check its CRC.
 pub fn inspect_archive<R: Read + Seek>(
     reader: R,
     limits: &Limits,
@@ -90,6 +114,9 @@ pub fn inspect_archive<R: Read + Seek>(
                 .data_start()
                 .map_or(start, |d| d.saturating_add(entry.compressed_size()));
             spans.push((start, end, name.clone()));
+            if let Some(reason) = limits.ratio_exceeded(entry.size(), entry.compressed_size()) {
+                return Err(bad(Some(&name), reason));
+            }
             (name, entry.size(), entry.is_dir())
         };
         if is_dir {

@@ -19,7 +19,7 @@ pub use bundle::{
     SIGSTORE_BUNDLE_MEDIA_TYPE, SIGSTORE_PATH, SUMS_PATH, ServedList, Written, write_bundle,
 };
 pub use collect::{Selection, collect};
-pub use inspect::{InnerFile, Limits, inspect_archive};
+pub use inspect::{InnerFile, Limits, RATIO_FLOOR, inspect_archive};
 pub use keys::{Algorithm, PublicKey, SigningKey, write_key_pair};
 pub use verify::{Verification, verify_bundle};
 

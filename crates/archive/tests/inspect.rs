@@ -139,6 +139,7 @@ fn archives_over_the_caps_are_rejected() {
     let limits = Limits {
         max_entries: 10,
         max_total_size: 1000,
+        ..Limits::default()
     };
     let (entry, reason) = rejection(bytes.clone(), &limits);
     assert_eq!(entry.as_deref(), Some("b.bin"));
@@ -149,6 +150,7 @@ fn archives_over_the_caps_are_rejected() {
     let limits = Limits {
         max_entries: 1,
         max_total_size: u64::MAX,
+        ..Limits::default()
     };
     let (entry, reason) = rejection(bytes, &limits);
     assert_eq!(entry, None);
@@ -203,4 +205,58 @@ fn a_local_name_that_differs_from_the_central_one_is_rejected() {
         reason.contains("local header names it `Report.html`"),
         "{reason}"
     );
+}
+
+/// A ZIP whose entries are deflated.
+fn deflated_zip_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in entries {
+        writer.start_file(*name, options).expect("start");
+        writer.write_all(data).expect("write");
+    }
+    writer.finish().expect("finish").into_inner()
+}
+
+#[test]
+fn an_entry_that_expands_more_than_the_ratio_is_refused_before_it_is_inflated() {
+    // 64 MiB of zeros deflates to about 64 KiB: 1000 to 1, a bomb's shape.
+    let bomb = vec![0u8; 64 * 1024 * 1024];
+    let bytes = deflated_zip_with(&[("report.html", b"<html></html>"), ("big.pdf", &bomb)]);
+    assert!(bytes.len() < 1024 * 1024, "{} bytes", bytes.len());
+    let started = std::time::Instant::now();
+    let (entry, reason) = rejection(bytes.clone(), &Limits::default());
+    assert_eq!(entry.as_deref(), Some("big.pdf"));
+    assert!(
+        reason.contains("more than the 100 to 1 allowed"),
+        "{reason}"
+    );
+    // Refused on its declared sizes: well before 64 MiB would have been inflated.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    // The same bytes with a raised ratio pass: the cap, not the content, refused them.
+    let limits = Limits {
+        max_ratio: 10_000,
+        ..Limits::default()
+    };
+    let files = inspect_archive(Cursor::new(bytes), &limits).expect("accepted");
+    assert_eq!(files.len(), 2);
+}
+
+#[test]
+fn small_or_incompressible_entries_are_not_held_to_the_ratio() {
+    // Under 1 MiB: repetitive HTML compresses far better than 100 to 1 and is fine.
+    let page = vec![b'a'; 512 * 1024];
+    // Over 1 MiB but barely compressible (a PDF's streams are compressed already).
+    let mut noise = vec![0u8; 2 * 1024 * 1024];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for byte in &mut noise {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state as u8;
+    }
+    let bytes = deflated_zip_with(&[("report.html", &page), ("report.pdf", &noise)]);
+    let files = inspect_archive(Cursor::new(bytes), &Limits::default()).expect("accepted");
+    assert_eq!(files.len(), 2);
 }

@@ -106,6 +106,7 @@ pub(crate) async fn run(global: &Global, args: ArchiveArgs) -> anyhow::Result<Ex
     let limits = Limits {
         max_entries: args.max_entries,
         max_total_size: args.max_size,
+        max_ratio: args.max_ratio,
     };
     let clock = clock()?;
     let connection = connect(global).await?;

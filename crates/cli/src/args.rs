@@ -361,8 +361,12 @@ pub(crate) struct ArchiveArgs {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub(crate) max_entries: usize,
     /// The most bytes one report archive may hold, uncompressed
-    #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024 * 1024)]
     pub(crate) max_size: u64,
+    /// The most an entry over 1 MiB may expand, uncompressed to compressed (a ZIP bomb's is
+    /// thousands)
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub(crate) max_ratio: u64,
 }
 
 #[derive(Debug, Args)]
