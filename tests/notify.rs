@@ -135,6 +135,13 @@ channels = ["mail", "audit"]
         "{}",
         stdout(&out)
     );
+    // The help states the code the command really uses.
+    let help = run(procurize().args(["notify", "check", "--help"]));
+    assert!(
+        stdout(&help).contains("3  a channel failed its check"),
+        "{}",
+        stdout(&help)
+    );
 }
 
 #[test]

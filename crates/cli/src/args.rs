@@ -300,13 +300,19 @@ pub(crate) struct NotifyArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum NotifyCommand {
     /// Check every channel's credentials and reachability, sending nothing
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = NOTIFY_CHECK_AFTER_HELP)]
     Check {
         /// The notifier's configuration (TOML)
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
 }
+
+const NOTIFY_CHECK_AFTER_HELP: &str = "\
+Exit status:
+  0  every channel is reachable and accepts its credentials
+  2  usage or configuration error
+  3  a channel failed its check (each channel's line says why)";
 
 const ARCHIVE_AFTER_HELP: &str = "\
 SOURCE_DATE_EPOCH fixes the recorded retrieval times: the same inputs then give a byte-identical
