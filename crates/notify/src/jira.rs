@@ -25,6 +25,8 @@ pub(crate) struct JiraChannel {
     /// The channel's name, the record's key with the label.
     name: String,
     record: Arc<dyn IssueRecord>,
+    /// What else to check when Jira refuses the credentials, by deployment.
+    credentials_hint: &'static str,
 }
 
 /// The label that ties an issue to an event.
@@ -89,8 +91,13 @@ impl JiraChannel {
         if config.deployment == JiraDeployment::Cloud {
             search = search.for_cloud();
         }
+        let credentials_hint = match config.deployment {
+            JiraDeployment::Cloud => " and `email` (Jira Cloud takes an API token of that account)",
+            JiraDeployment::DataCenter => " (Jira Data Center takes a personal access token)",
+        };
         Ok(Self {
             base,
+            credentials_hint,
             project: config.project.clone(),
             issue_type: config.issue_type.clone(),
             labels: config.labels.clone(),
@@ -112,11 +119,17 @@ impl JiraChannel {
             .verify_authentication()
             .await
             .map(|()| format!("authenticated at {}", self.base))
-            .map_err(|e| {
-                format!(
-                    "Jira refused or is unreachable: {}",
-                    procurize_core::error_chain(&e)
-                )
+            .map_err(|e| match e {
+                // jira_query's own text names environment variables we do not use.
+                jira_query::JiraQueryError::AuthenticationFailed { status, message } => format!(
+                    "Jira refused the channel's credentials (HTTP {status}: {}); check `token_env` or `token_file`{}",
+                    message.trim(),
+                    self.credentials_hint
+                ),
+                other => format!(
+                    "Jira is unreachable: {}",
+                    procurize_core::error_chain(&other)
+                ),
             })
     }
 

@@ -129,3 +129,27 @@ async fn jira_refusals_are_reported_with_jiras_answer_and_not_retried() {
     );
     assert!(state.lock().expect("lock").issues.is_empty());
 }
+
+#[tokio::test]
+async fn a_refused_token_is_reported_with_our_configuration_keys() {
+    for (deployment, hint) in [
+        ("data_center", "personal access token"),
+        ("cloud", "`email`"),
+    ] {
+        let (base, state) = fake_jira::fake_jira().await;
+        state.lock().expect("lock").accepted_authorization = Some("Bearer another-token".into());
+        let dir = tempfile::tempdir().expect("dir");
+        let notifier = notifier(dir.path(), &base, deployment);
+        let health = notifier.healthcheck().await;
+        let reason = health[0].1.as_ref().expect_err("refused");
+        assert!(
+            reason.contains("Jira refused the channel's credentials (HTTP 401")
+                && reason.contains("`token_env` or `token_file`")
+                && reason.contains(hint)
+                && reason.contains("You are not authenticated"),
+            "{deployment}: {reason}"
+        );
+        assert!(!reason.contains("JIRA_API_KEY"), "{deployment}: {reason}");
+        assert!(!reason.contains("s3cret-token"), "{deployment}: {reason}");
+    }
+}

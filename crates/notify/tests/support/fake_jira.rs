@@ -33,6 +33,8 @@ pub struct Jira {
     pub searches: Vec<String>,
     /// While true, search does not see new issues (Jira's index lags).
     pub search_lags: bool,
+    /// When set, `/myself` answers 401 (Jira's shape) to any other Authorization header.
+    pub accepted_authorization: Option<String>,
 }
 
 pub type Shared = Arc<Mutex<Jira>>;
@@ -167,7 +169,16 @@ pub async fn fake_jira() -> (String, Shared) {
             "/rest/api/2/myself",
             axum::routing::get(|State(state): State<Shared>, headers: HeaderMap| async move {
                 record(&state, &headers);
-                Json(user())
+                let accepted = state.lock().expect("lock").accepted_authorization.clone();
+                let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+                if accepted.is_some_and(|a| Some(a.as_str()) != given) {
+                    let body = json!({
+                        "errorMessages": ["You are not authenticated. Authentication required to perform this operation."],
+                        "errors": {}
+                    });
+                    return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+                }
+                Json(user()).into_response()
             }),
         )
         .with_state(state.clone());
