@@ -140,7 +140,7 @@ impl Channel {
         match self {
             Self::Email(email) => Ok(email.message(templates, event)?.formatted()),
             Self::Slack(_) => render_format(FileFormat::Slack, templates, event),
-            Self::Jira(_) => render_format(FileFormat::Jira, templates, event),
+            Self::Jira(jira) => jira.render(templates, event),
             Self::File(file) => render_format(file.format, templates, event),
         }
     }

@@ -209,6 +209,41 @@ impl JiraChannel {
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// The issue this channel creates: what `send` posts, and what a dry run shows.
+    fn new_issue(&self, summary: &str, description: &str, label: &str) -> Value {
+        let mut labels = vec!["procurize".to_owned(), label.to_owned()];
+        labels.extend(self.labels.iter().cloned());
+        json!({
+            "fields": {
+                "project": { "key": self.project },
+                "issuetype": { "name": self.issue_type },
+                "summary": summary.trim(),
+                "description": description,
+                "labels": labels,
+            }
+        })
+    }
+
+    /// The issue `send` would create for `event` (a repeat comments with its description
+    /// instead), as pretty JSON.
+    pub(crate) fn render(
+        &self,
+        templates: &Templates,
+        event: &Event,
+    ) -> Result<Vec<u8>, NotifyError> {
+        let summary = templates.render("jira", "summary", event)?;
+        let description = templates.render("jira", "description", event)?;
+        let issue = self.new_issue(
+            &summary,
+            &description,
+            &fingerprint_label(&event.fingerprint),
+        );
+        let mut bytes =
+            serde_json::to_vec_pretty(&issue).map_err(|e| NotifyError::Config(e.to_string()))?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+
     pub(crate) async fn send(
         &self,
         templates: &Templates,
@@ -230,21 +265,8 @@ impl JiraChannel {
             .await?;
             return Ok(format!("commented on {key}"));
         }
-        let mut labels = vec!["procurize".to_owned(), label.clone()];
-        labels.extend(self.labels.iter().cloned());
         let created = self
-            .post(
-                "issue",
-                &json!({
-                    "fields": {
-                        "project": { "key": self.project },
-                        "issuetype": { "name": self.issue_type },
-                        "summary": summary.trim(),
-                        "description": description,
-                        "labels": labels,
-                    }
-                }),
-            )
+            .post("issue", &self.new_issue(&summary, &description, &label))
             .await?;
         let key = created["key"].as_str().unwrap_or_default().to_owned();
         if key.is_empty() {

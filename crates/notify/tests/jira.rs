@@ -153,3 +153,33 @@ async fn a_refused_token_is_reported_with_our_configuration_keys() {
         assert!(!reason.contains("s3cret-token"), "{deployment}: {reason}");
     }
 }
+
+#[tokio::test]
+async fn a_dry_run_shows_the_issue_exactly_as_it_is_created() {
+    let (base, state) = fake_jira::fake_jira().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let notifier = notifier(dir.path(), &base, "data_center");
+    let event = sample(EventKind::GateFailed);
+    let planned = notifier
+        .dry_run(std::slice::from_ref(&event))
+        .expect("dry run");
+    assert_eq!(planned.len(), 1);
+    assert!(
+        state.lock().expect("lock").created.is_empty(),
+        "a dry run sends nothing"
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&planned[0].2).expect("JSON");
+    // The configured project, issue type and labels are in it.
+    assert_eq!(shown["fields"]["project"]["key"], "SEC");
+    assert!(shown["fields"]["issuetype"]["name"].is_string(), "{shown}");
+    assert!(
+        shown["fields"]["labels"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|l| l == "security")),
+        "{shown}"
+    );
+    let delivered = notifier.deliver(std::slice::from_ref(&event)).await;
+    assert_eq!(delivered[0].detail, "created SEC-1", "{delivered:?}");
+    let created = state.lock().expect("lock").created.clone();
+    assert_eq!(created, vec![shown]);
+}

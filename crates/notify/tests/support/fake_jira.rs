@@ -35,6 +35,8 @@ pub struct Jira {
     pub search_lags: bool,
     /// When set, `/myself` answers 401 (Jira's shape) to any other Authorization header.
     pub accepted_authorization: Option<String>,
+    /// The body of every issue creation accepted, as received.
+    pub created: Vec<Value>,
 }
 
 pub type Shared = Arc<Mutex<Jira>>;
@@ -141,6 +143,7 @@ pub async fn fake_jira() -> (String, Shared) {
                 if fields["project"]["key"] != "SEC" || fields["summary"].as_str().is_none_or(str::is_empty) {
                     return (StatusCode::BAD_REQUEST, Json(json!({"errorMessages": [], "errors": {"summary": "You must specify a summary of the issue."}}))).into_response();
                 }
+                s.created.push(body.clone());
                 s.issues.push(FakeIssue {
                     key: key.clone(),
                     summary: fields["summary"].as_str().unwrap_or_default().to_owned(),
