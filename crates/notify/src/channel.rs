@@ -160,7 +160,10 @@ impl Channel {
                 match transport.send(message).await {
                     Ok(response) => Ok(format!("accepted: {}", response.code())),
                     Err(e) => Err(Failure {
-                        retry: !e.is_permanent(),
+                        // A 5xx answer, or a mismatch on our side that another try repeats
+                        // ("STARTTLS is not supported" where TLS is required, no shared
+                        // authentication mechanism).
+                        retry: !(e.is_permanent() || e.is_client()),
                         reason: procurize_core::error_chain(&e),
                         retry_after: None,
                     }),

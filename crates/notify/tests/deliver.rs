@@ -321,3 +321,33 @@ fn the_readme_configuration_example_is_valid() {
     assert_eq!(config.routes.len(), 3);
     assert_eq!(config.attempts, 3);
 }
+
+#[tokio::test]
+async fn required_tls_on_a_server_without_starttls_fails_once_and_is_not_retried() {
+    let Some(smtp) = Smtp::start(0) else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let notifier = quick(
+        Notifier::new(config(
+            dir.path(),
+            &format!(
+                r#"
+[channels.mail]
+type = "email"
+url = "smtp://127.0.0.1:{}?tls=required"
+from = "security@example.com"
+to = ["grc@example.com"]
+
+[[route]]
+channels = ["mail"]
+"#,
+                smtp.port
+            ),
+        ))
+        .expect("notifier"),
+    );
+    let delivery = &notifier.deliver(&[sample(EventKind::GateFailed)]).await[0];
+    assert!(!delivery.delivered);
+    assert!(delivery.detail.contains("STARTTLS"), "{}", delivery.detail);
+    assert_eq!(delivery.attempts, 1, "not retried: {}", delivery.detail);
+    assert!(!delivery.retryable, "{}", delivery.detail);
+}
