@@ -120,3 +120,31 @@ fn events_without_a_report_render_too() {
         assert!(!text.is_empty());
     }
 }
+
+/// The README's table of template variables names exactly the fields a template sees.
+#[test]
+fn the_readme_lists_every_template_variable() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README");
+    let table = readme
+        .split("<!-- template-variables -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- /template-variables -->").next())
+        .expect("the README marks its table of template variables");
+    let listed: std::collections::BTreeSet<String> = table
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split('`').next())
+        .map(str::to_owned)
+        .collect();
+    for kind in EventKind::ALL {
+        let context = serde_json::to_value(sample(kind)).expect("the render context");
+        let fields: std::collections::BTreeSet<String> = context
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(listed, fields, "{kind:?}");
+    }
+}
