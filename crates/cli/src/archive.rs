@@ -15,26 +15,16 @@ use crate::output::human_bytes;
 use crate::{Exit, UsageError};
 
 fn signing_key(args: &ArchiveArgs) -> anyhow::Result<SigningKey> {
-    let (pem, origin) = match (&args.key, &args.key_env) {
-        (Some(path), _) => (
-            std::fs::read_to_string(path).map_err(|e| {
-                UsageError(format!(
-                    "cannot read the signing key {}: {e}",
-                    path.display()
-                ))
-            })?,
-            path.display().to_string(),
-        ),
-        (None, Some(variable)) => (
-            std::env::var(variable).map_err(|_| {
-                UsageError(format!("the environment variable {variable} is not set"))
-            })?,
-            format!("${variable}"),
-        ),
+    let origin = match (&args.key, &args.key_env) {
+        (Some(path), _) => path.display().to_string(),
+        (None, Some(variable)) => format!("${variable}"),
         (None, None) => {
             return Err(UsageError("a signing key is required: --key or --key-env".into()).into());
         }
     };
+    let pem = procurize_core::SecretSource::new(args.key_env.clone(), args.key.clone())
+        .read_as(["--key-env", "--key"])
+        .map_err(|e| UsageError(format!("the signing key: {e}")))?;
     SigningKey::from_pkcs8_pem(&pem).with_context(|| format!("the signing key {origin}"))
 }
 

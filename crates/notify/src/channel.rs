@@ -6,6 +6,7 @@ use std::time::Duration;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncTransport, Message};
+use procurize_core::SecretSource;
 use serde_json::json;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
@@ -200,23 +201,11 @@ impl EmailChannel {
         let bad = |what: String| NotifyError::Config(format!("channel `{name}`: {what}"));
         let credentials = match &config.username {
             Some(user) => {
-                let password = match (&config.password_env, &config.password_file) {
-                    (Some(var), _) => std::env::var(var).map_err(|_| {
-                        bad(format!(
-                            "the environment variable {var} (password_env) is not set"
-                        ))
-                    })?,
-                    (None, Some(path)) => std::fs::read_to_string(path)
-                        .map(|p| p.trim_end_matches(['\n', '\r']).to_owned())
-                        .map_err(|e| {
-                            bad(format!("cannot read password_file {}: {e}", path.display()))
-                        })?,
-                    (None, None) => {
-                        return Err(bad(
-                            "`username` needs `password_env` or `password_file`".into()
-                        ));
-                    }
-                };
+                let source =
+                    SecretSource::new(config.password_env.clone(), config.password_file.clone());
+                let password = source
+                    .read_as(["password_env", "password_file"])
+                    .map_err(|e| bad(format!("`username` needs a password: {e}")))?;
                 Some(Credentials::new(user.clone(), password))
             }
             None => None,
@@ -273,24 +262,19 @@ impl EmailChannel {
 impl SlackChannel {
     fn build(name: &str, config: &crate::config::SlackConfig) -> Result<Self, NotifyError> {
         let bad = |what: String| NotifyError::Config(format!("channel `{name}`: {what}"));
+        // Each of the two is optional; which one is given decides the kind of target.
         let secret = |env: &Option<String>,
                       file: &Option<std::path::PathBuf>,
                       key: &str|
          -> Result<Option<String>, NotifyError> {
-            match (env, file) {
-                (Some(var), None) => std::env::var(var).map(Some).map_err(|_| {
-                    bad(format!(
-                        "the environment variable {var} ({key}_env) is not set"
-                    ))
-                }),
-                (None, Some(path)) => std::fs::read_to_string(path)
-                    .map(|t| Some(t.trim().to_owned()))
-                    .map_err(|e| bad(format!("cannot read {key}_file {}: {e}", path.display()))),
-                (None, None) => Ok(None),
-                (Some(_), Some(_)) => {
-                    Err(bad(format!("give `{key}_env` or `{key}_file`, not both")))
-                }
+            let source = SecretSource::new(env.clone(), file.clone());
+            if !source.is_given() {
+                return Ok(None);
             }
+            source
+                .read_as([&format!("{key}_env"), &format!("{key}_file")])
+                .map(Some)
+                .map_err(|e| bad(e.to_string()))
         };
         let token = secret(&config.token_env, &config.token_file, "token")?;
         let webhook = secret(

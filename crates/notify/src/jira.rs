@@ -48,17 +48,10 @@ impl JiraChannel {
         timeout: Duration,
     ) -> Result<Self, NotifyError> {
         let bad = |what: String| NotifyError::Config(format!("channel `{name}`: {what}"));
-        let token = match (&config.token_env, &config.token_file) {
-            (Some(var), None) => std::env::var(var).map_err(|_| {
-                bad(format!(
-                    "the environment variable {var} (token_env) is not set"
-                ))
-            })?,
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|t| t.trim().to_owned())
-                .map_err(|e| bad(format!("cannot read token_file {}: {e}", path.display())))?,
-            _ => return Err(bad("give `token_env` or `token_file`".into())),
-        };
+        let token =
+            procurize_core::SecretSource::new(config.token_env.clone(), config.token_file.clone())
+                .read_as(["token_env", "token_file"])
+                .map_err(|e| bad(e.to_string()))?;
         let base = config.url.trim_end_matches('/').to_owned();
         url::Url::parse(&base).map_err(|e| bad(format!("`url` {base}: {e}")))?;
         let (authorization, auth) = match (config.deployment, &config.email) {

@@ -351,3 +351,35 @@ channels = ["mail"]
     assert_eq!(delivery.attempts, 1, "not retried: {}", delivery.detail);
     assert!(!delivery.retryable, "{}", delivery.detail);
 }
+
+#[test]
+fn every_channel_reads_its_secrets_the_same_way() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("secret"), "s3cret\n").expect("write");
+    let path = dir.path().join("notify.toml");
+    let cases = [
+        // Both sources: refused, where the e-mail channel used to prefer the variable silently.
+        (
+            "[channels.m]\ntype = \"email\"\nurl = \"smtp://127.0.0.1:25\"\nfrom = \"p@example.com\"\nto = [\"t@example.com\"]\nusername = \"u\"\npassword_env = \"HOME\"\npassword_file = \"secret\"\n",
+            "give `password_env` or `password_file`, not both",
+        ),
+        // An empty file: refused by every channel alike.
+        (
+            "[channels.s]\ntype = \"slack\"\ntoken_file = \"empty\"\nchannel = \"#security\"\n",
+            "is empty",
+        ),
+        (
+            "[channels.j]\ntype = \"jira\"\nurl = \"http://127.0.0.1:9\"\ndeployment = \"data_center\"\nproject = \"SEC\"\ntoken_file = \"empty\"\n",
+            "is empty",
+        ),
+    ];
+    std::fs::write(dir.path().join("empty"), "\n").expect("write");
+    for (text, needle) in cases {
+        std::fs::write(&path, text).expect("write");
+        let err = Notifier::new(Config::from_file(&path).expect("config"))
+            .expect_err(text)
+            .to_string();
+        assert!(err.contains(needle), "{text:?} → {err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}

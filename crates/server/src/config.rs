@@ -145,49 +145,18 @@ pub enum SchemeName {
     StandardWebhooks,
 }
 
-/// Where a secret comes from: an environment variable or a file, never the file itself.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecretSource {
-    /// The environment variable holding it.
-    #[serde(default)]
-    pub env: Option<String>,
-    /// The file holding it (relative to the configuration file); a final newline is dropped.
-    #[serde(default)]
-    pub file: Option<PathBuf>,
-}
+pub use procurize_core::SecretSource;
 
-impl SecretSource {
-    /// Reads the secret. Errors name the source, never the value.
-    pub fn read(&self, what: &str) -> Result<String, ServerError> {
-        match (&self.env, &self.file) {
-            (Some(variable), None) => match std::env::var(variable) {
-                Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
-                Ok(_) => Err(ServerError::Config(format!(
-                    "{what}: the environment variable {variable} is empty"
-                ))),
-                Err(_) => Err(ServerError::Config(format!(
-                    "{what}: the environment variable {variable} is not set"
-                ))),
-            },
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ServerError::Config(format!("{what}: cannot read {}: {e}", path.display()))
-                })?;
-                let text = text.trim_end_matches(['\r', '\n']);
-                if text.is_empty() {
-                    return Err(ServerError::Config(format!(
-                        "{what}: {} is empty",
-                        path.display()
-                    )));
-                }
-                Ok(text.to_owned())
-            }
-            _ => Err(ServerError::Config(format!(
-                "{what}: give exactly one of `env` and `file`"
-            ))),
-        }
-    }
+/// Reads the secret `what` from `source`; its messages name `keys`, the configuration's two
+/// fields (`["env", "file"]` for a table), and never the value.
+pub fn read_secret(
+    source: &SecretSource,
+    what: &str,
+    keys: [&str; 2],
+) -> Result<String, ServerError> {
+    source
+        .read_as(keys)
+        .map_err(|e| ServerError::Config(format!("{what}: {e}")))
 }
 
 /// `[webhook]`: how deliveries are verified.
@@ -297,10 +266,7 @@ pub struct PostgresConfig {
 impl PostgresConfig {
     /// Where the URL comes from.
     pub fn url_source(&self) -> SecretSource {
-        SecretSource {
-            env: self.url_env.clone(),
-            file: self.url_file.clone(),
-        }
+        SecretSource::new(self.url_env.clone(), self.url_file.clone())
     }
 }
 
@@ -580,7 +546,7 @@ impl Config {
         let mut secrets = Vec::with_capacity(webhook.secrets.len());
         for (index, source) in webhook.secrets.iter().enumerate() {
             let what = format!("webhook secret #{}", index + 1);
-            let text = source.read(&what)?;
+            let text = read_secret(source, &what, ["env", "file"])?;
             secrets.push(match scheme {
                 Scheme::StandardWebhooks => Secret::standard(&text)
                     .map_err(|e| ServerError::Config(format!("{what}: {e}")))?,
@@ -627,16 +593,17 @@ impl Config {
             ),
             None => None,
         };
-        let signing_key =
-            match &self.archive {
-                Some(archive) => {
-                    let pem = archive.key.read("the archive's signing key")?;
-                    Some(SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+        let signing_key = match &self.archive {
+            Some(archive) => {
+                let pem = read_secret(&archive.key, "the archive's signing key", ["env", "file"])?;
+                Some(
+                    SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
                         ServerError::Config(format!("the archive's signing key: {e}"))
-                    })?)
-                }
-                None => None,
-            };
+                    })?,
+                )
+            }
+            None => None,
+        };
         Ok(Prepared {
             config: self,
             origin: origin.to_owned(),
@@ -693,22 +660,19 @@ file = "b"
         assert!(error.contains("exactly one of `env` and `file`"), "{error}");
 
         std::fs::write(dir.path().join("secret"), "hunter2\n").expect("write");
-        let source = SecretSource {
-            env: None,
-            file: Some(dir.path().join("secret")),
-        };
-        assert_eq!(source.read("test").expect("reads"), "hunter2");
+        let source = SecretSource::new(None, Some(dir.path().join("secret")));
+        assert_eq!(
+            read_secret(&source, "test", ["env", "file"]).expect("reads"),
+            "hunter2"
+        );
         std::fs::write(dir.path().join("empty"), "\n").expect("write");
-        let empty = SecretSource {
-            env: None,
-            file: Some(dir.path().join("empty")),
-        };
+        let empty = SecretSource::new(None, Some(dir.path().join("empty")));
+        let error = read_secret(&empty, "test", ["env", "file"])
+            .expect_err("empty")
+            .to_string();
         assert!(
-            empty
-                .read("test")
-                .expect_err("empty")
-                .to_string()
-                .contains("is empty")
+            error.starts_with("test: file ") && error.ends_with("is empty"),
+            "{error}"
         );
     }
 }

@@ -63,7 +63,11 @@ pub(super) struct Pool {
 impl Pool {
     /// Reads the URL from its source and sets the pool up; nothing is connected yet.
     pub(super) fn new(settings: &PostgresConfig) -> Result<Self, ServerError> {
-        let url = settings.url_source().read("store.url")?;
+        let url = crate::config::read_secret(
+            &settings.url_source(),
+            "store.url",
+            ["url_env", "url_file"],
+        )?;
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             // The parser's message names the bad part; the URL itself is a secret.
             ServerError::Config(format!(
