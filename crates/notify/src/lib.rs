@@ -5,7 +5,6 @@
 mod channel;
 pub mod config;
 pub mod event;
-mod jira;
 mod notifier;
 pub mod record;
 mod smtp;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use super::Failure;
 use crate::NotifyError;
-use crate::channel::Failure;
 use crate::config::{JiraConfig, JiraDeployment};
 use crate::event::Event;
 use crate::record::{FileIssueRecord, IssueRecord};
