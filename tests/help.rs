@@ -109,3 +109,13 @@ fn jobs_purge() {
 fn demo() {
     insta::assert_snapshot!("demo", help(&["demo"]));
 }
+
+#[test]
+fn completions() {
+    insta::assert_snapshot!("completions", help(&["completions"]));
+}
+
+#[test]
+fn man() {
+    insta::assert_snapshot!("man", help(&["man"]));
+}

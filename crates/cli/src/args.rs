@@ -155,6 +155,35 @@ pub(crate) enum Command {
     /// See the whole webhook workflow run offline in seconds: simulator, server, gate, messages, bundles
     #[command(after_help = DEMO_AFTER_HELP)]
     Demo(DemoArgs),
+    /// Print a shell completion script to standard output
+    #[command(after_help = COMPLETIONS_AFTER_HELP)]
+    Completions(CompletionsArgs),
+    /// Write man pages (roff) for procurize and every one of its commands into a folder
+    Man(ManArgs),
+}
+
+const COMPLETIONS_AFTER_HELP: &str = "\
+Install, for example:
+  bash   procurize completions bash > ~/.local/share/bash-completion/completions/procurize
+  zsh    procurize completions zsh > ~/.zfunc/_procurize   (with fpath+=~/.zfunc before compinit)
+  fish   procurize completions fish > ~/.config/fish/completions/procurize.fish
+  powershell  procurize completions powershell | Out-String | Invoke-Expression
+The release archives carry these scripts in complete/.";
+
+/// `procurize completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum, value_name = "SHELL")]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+/// `procurize man`.
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The folder to write the pages to (made if missing): procurize.1, procurize-gate.1, …
+    #[arg(long, value_name = "DIR", default_value = "man")]
+    pub(crate) out: PathBuf,
 }
 
 const SERVE_AFTER_HELP: &str = "\

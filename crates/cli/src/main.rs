@@ -9,6 +9,7 @@ mod archive;
 mod args;
 mod connect;
 mod demo;
+mod docs;
 mod gate;
 mod keygen;
 mod notify;
@@ -103,6 +104,8 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Serve(args) => serve::run(args).await,
         Command::Jobs(command) => serve::jobs(command, cli.global.quiet).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&cli.global, &args),
     }
 }
 
