@@ -6,8 +6,17 @@ use procurize_archive::{ArchiveError, Limits, inspect_archive};
 use zip::write::SimpleFileOptions;
 
 fn zip_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    zip_compressed(zip::CompressionMethod::Stored, entries)
+}
+
+/// A ZIP whose entries are deflated.
+fn deflated_zip_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    zip_compressed(zip::CompressionMethod::Deflated, entries)
+}
+
+fn zip_compressed(method: zip::CompressionMethod, entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let options = SimpleFileOptions::default().compression_method(method);
     for (name, data) in entries {
         writer.start_file(*name, options).expect("start");
         writer.write_all(data).expect("write");
@@ -205,17 +214,6 @@ fn a_local_name_that_differs_from_the_central_one_is_rejected() {
         reason.contains("local header names it `Report.html`"),
         "{reason}"
     );
-}
-
-/// A ZIP whose entries are deflated.
-fn deflated_zip_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for (name, data) in entries {
-        writer.start_file(*name, options).expect("start");
-        writer.write_all(data).expect("write");
-    }
-    writer.finish().expect("finish").into_inner()
 }
 
 #[test]

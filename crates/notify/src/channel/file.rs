@@ -99,8 +99,5 @@ pub(super) fn render_format(
             },
         }),
     };
-    let mut bytes =
-        serde_json::to_vec_pretty(&value).map_err(|e| NotifyError::Config(e.to_string()))?;
-    bytes.push(b'\n');
-    Ok(bytes)
+    super::pretty_json(&value)
 }

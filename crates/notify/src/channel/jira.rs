@@ -231,10 +231,7 @@ impl JiraChannel {
             &description,
             &fingerprint_label(&event.fingerprint),
         );
-        let mut bytes =
-            serde_json::to_vec_pretty(&issue).map_err(|e| NotifyError::Config(e.to_string()))?;
-        bytes.push(b'\n');
-        Ok(bytes)
+        super::pretty_json(&issue)
     }
 
     pub(crate) async fn send(

@@ -124,3 +124,11 @@ impl Channel {
         }
     }
 }
+
+/// A payload as a dry run shows it and a file channel writes it: pretty JSON and a final newline.
+fn pretty_json(value: &serde_json::Value) -> Result<Vec<u8>, NotifyError> {
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| NotifyError::Config(e.to_string()))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
