@@ -39,6 +39,15 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Caps for verifying an evidence bundle: a bundle holds several report archives, each up to
+    /// the download cap, so its total may be larger (8 GiB); entries and ratio as by default.
+    pub fn bundle() -> Self {
+        Self {
+            max_total_size: 8 * 1024 * 1024 * 1024,
+            ..Self::default()
+        }
+    }
+
     /// Why an entry of `size` bytes stored in `compressed` bytes expands too much, if it does.
     fn ratio_exceeded(&self, size: u64, compressed: u64) -> Option<String> {
         (size > RATIO_FLOOR && size > compressed.saturating_mul(self.max_ratio)).then(|| {

@@ -155,7 +155,7 @@ pub(crate) fn verify(args: &VerifyArgs) -> anyhow::Result<Exit> {
     if !args.bundle.is_file() {
         return Err(UsageError(format!("{} is not a file", args.bundle.display())).into());
     }
-    let verification = verify_bundle(&args.bundle, &key, &Limits::default())?;
+    let verification = verify_bundle(&args.bundle, &key, &Limits::bundle())?;
     let mut out = anstream::stdout().lock();
     if args.format == "json" {
         serde_json::to_writer_pretty(&mut out, &verification)?;

@@ -446,7 +446,7 @@ async fn gather(
                 for entry in std::fs::read_dir(org.path())?.filter_map(Result::ok) {
                     let path = entry.path();
                     if path.extension().is_some_and(|e| e == "zip") {
-                        let valid = verify_bundle(&path, &public, &Limits::default())
+                        let valid = verify_bundle(&path, &public, &Limits::bundle())
                             .map(|v| v.valid)
                             .unwrap_or(false);
                         bundles.push((path, valid));

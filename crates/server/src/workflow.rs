@@ -448,7 +448,7 @@ impl Workflow {
             // An earlier attempt wrote it (bundles are renamed into place whole): check it.
             let path = out.clone();
             let verification = tokio::task::spawn_blocking(move || {
-                verify_bundle(&path, &key.public_key(), &Limits::default())
+                verify_bundle(&path, &key.public_key(), &Limits::bundle())
             })
             .await
             .map_err(joined)??;
