@@ -22,10 +22,11 @@ use futures_util::StreamExt as _;
 use procurize_core::webhook::Verifier;
 use procurize_core::{ReportList, Uuid};
 use serde_json::json;
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::metrics::{DeliveryOutcome, Metrics};
 use crate::store::{Accepted, EventKey, NewEvent, Step, Store};
+use crate::workflow::Handoff;
 use crate::{ServerError, now_millis};
 
 /// The most deliveries written in one transaction.
@@ -45,11 +46,13 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the committing task. After a commit that enqueued jobs, `wake` wakes one worker.
+    /// Starts the committing task. Each commit leases the first jobs of its new events to this
+    /// replica's workers, as many as `handoff` has room for, and hands them over; when it
+    /// leaves jobs due in the store it wakes one worker.
     pub fn start(
         store: Arc<dyn Store>,
         steps: Vec<Step>,
-        wake: Arc<Notify>,
+        handoff: Arc<Handoff>,
     ) -> Result<Self, ServerError> {
         let (sender, mut receiver) = mpsc::channel::<Submission>(4 * MAX_BATCH);
         tokio::spawn(async move {
@@ -62,17 +65,23 @@ impl Committer {
                     }
                 }
                 let (deliveries, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                let results = store.accept(deliveries, &steps, now_millis()).await;
-                let mut enqueued = false;
-                for (answer, result) in answers.into_iter().zip(results) {
-                    enqueued |= matches!(&result, Ok(a) if a.new > 0);
+                let now = now_millis();
+                let lease = handoff.lease(now);
+                let until = lease.map_or(now, |l| l.until);
+                let accepted = store.accept_leasing(deliveries, &steps, now, lease).await;
+                let new: usize = accepted.deliveries.iter().flatten().map(|a| a.new).sum();
+                let leased = accepted.leased.len();
+                // Handed over before anyone is answered: a shutdown that has answered every
+                // request finds every leased job here to give back.
+                handoff.push(accepted.leased, until);
+                for (answer, result) in answers.into_iter().zip(accepted.deliveries) {
                     // The request may have gone (client hung up): its events are stored anyway
                     // and a redelivery will be a duplicate.
                     let _ = answer.send(result);
                 }
                 // One worker is woken; it wakes another when it finds more than it takes.
-                if enqueued {
-                    wake.notify_one();
+                if new > leased {
+                    handoff.wake();
                 }
             }
         });

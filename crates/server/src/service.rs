@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Prepared;
@@ -16,7 +16,7 @@ use crate::janitor::Janitor;
 use crate::metrics::Metrics;
 use crate::receiver::{AppState, Committer, router};
 use crate::store::{JobState, Role, Store};
-use crate::workflow::{ArchiveTarget, Workflow};
+use crate::workflow::{ArchiveTarget, Handoff, Workflow};
 use crate::{ServerError, now_millis};
 
 /// A configured service, its store open (and, for SQLite, locked), not yet listening.
@@ -97,8 +97,13 @@ impl Service {
             metrics: metrics.clone(),
             owner,
         });
-        let wake = Arc::new(Notify::new());
-        let committer = Committer::start(store.clone(), workflow.steps(), wake.clone())?;
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let handoff = Arc::new(Handoff::for_workers(
+            &workflow.owner,
+            lease_ms,
+            config.jobs.workers,
+        ));
+        let committer = Committer::start(store.clone(), workflow.steps(), handoff.clone())?;
         let state = Arc::new(AppState {
             verifier: prepared.verifier,
             organizations: config
@@ -130,7 +135,7 @@ impl Service {
                 tokio::spawn(
                     workflow
                         .clone()
-                        .worker(wake.clone(), workers_stopped.clone()),
+                        .worker(handoff.clone(), workers_stopped.clone()),
                 )
             })
             .collect();
@@ -149,6 +154,8 @@ impl Service {
             stop_http,
             workers,
             stop_workers,
+            workflow,
+            handoff,
         })
     }
 }
@@ -209,6 +216,8 @@ pub struct Running {
     stop_http: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
     stop_workers: watch::Sender<bool>,
+    workflow: Arc<Workflow>,
+    handoff: Arc<Handoff>,
 }
 
 impl std::fmt::Debug for Running {
@@ -292,6 +301,8 @@ impl Running {
                 worker.abort();
             }
         }
+        // Jobs leased as their events were accepted and not yet taken: due again for anyone.
+        self.workflow.release_handed(&self.handoff).await;
         tracing::info!(at = now_millis(), "stopped");
         served
     }

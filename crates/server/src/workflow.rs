@@ -15,9 +15,9 @@
 //! A failed attempt is retried with exponential backoff and jitter; after `max_attempts` the job
 //! is dead until `procurize jobs retry`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use procurize_archive::{Limits, Selection, SigningKey, collect, verify_bundle, write_bundle};
@@ -31,10 +31,96 @@ use tokio::sync::{Notify, watch};
 use crate::config::JobsSection;
 use crate::metrics::{Metrics, StepResult};
 use crate::now_millis;
-use crate::store::{ClaimedJob, Finish, JobId, Step, Store};
+use crate::store::{ClaimedJob, Finish, JobId, Lease, Step, Store};
 
 /// The most jobs a worker claims at once (their results are recorded in one statement).
 const CLAIM_BATCH: usize = 8;
+
+/// What the committer hands this replica's workers: the jobs it leased to them as it recorded
+/// their events (no claim needed), and a wake-up for the jobs it left due in the store.
+///
+/// Leased jobs wait here at most `capacity` at a time; the committer leases only as many as
+/// there is room for, so the rest of a burst stays due for any replica. A job whose lease has
+/// run half out while it waited is given back to the store instead of run (another replica may
+/// soon take it over).
+#[derive(Debug)]
+pub struct Handoff {
+    owner: String,
+    lease_ms: i64,
+    capacity: usize,
+    leased: Mutex<VecDeque<(ClaimedJob, i64)>>,
+    /// Leased jobs are waiting here.
+    ready: Notify,
+    /// Jobs are due in the store.
+    due: Notify,
+}
+
+impl Handoff {
+    /// A hand-off for workers leasing as `owner` for `lease_ms`, holding up to `capacity` jobs
+    /// (0: the committer leases nothing and every job is claimed from the store).
+    pub fn new(owner: &str, lease_ms: i64, capacity: usize) -> Self {
+        Self {
+            owner: owner.to_owned(),
+            lease_ms,
+            capacity,
+            leased: Mutex::new(VecDeque::new()),
+            ready: Notify::new(),
+            due: Notify::new(),
+        }
+    }
+
+    /// A hand-off sized for `workers` workers.
+    pub fn for_workers(owner: &str, lease_ms: i64, workers: usize) -> Self {
+        Self::new(owner, lease_ms, workers.saturating_mul(2 * CLAIM_BATCH))
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<(ClaimedJob, i64)>> {
+        // The queue holds plain data: a panic elsewhere leaves it consistent.
+        self.leased.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The lease for the jobs of a commit made `now`: as many as there is room for, or none.
+    pub fn lease(&self, now: i64) -> Option<Lease<'_>> {
+        let room = self.capacity.saturating_sub(self.queue().len());
+        (room > 0).then(|| Lease {
+            owner: &self.owner,
+            until: now.saturating_add(self.lease_ms),
+            limit: room,
+        })
+    }
+
+    /// Hands over the jobs a commit leased until `until`, and wakes a worker for them.
+    pub fn push(&self, jobs: Vec<ClaimedJob>, until: i64) {
+        if jobs.is_empty() {
+            return;
+        }
+        self.queue()
+            .extend(jobs.into_iter().map(|job| (job, until)));
+        self.ready.notify_one();
+    }
+
+    /// Wakes a worker to claim jobs that are due in the store.
+    pub fn wake(&self) {
+        self.due.notify_one();
+    }
+
+    /// Up to `limit` leased jobs, oldest first, each with when its lease ends.
+    fn take(&self, limit: usize) -> Vec<(ClaimedJob, i64)> {
+        let mut queue = self.queue();
+        let n = limit.min(queue.len());
+        queue.drain(..n).collect()
+    }
+
+    /// Every job still waiting (at shutdown, to give them back).
+    pub fn drain(&self) -> Vec<ClaimedJob> {
+        self.queue().drain(..).map(|(job, _)| job).collect()
+    }
+
+    /// The owner the jobs are leased to.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+}
 
 /// The archive step's settings.
 #[derive(Clone)]
@@ -126,54 +212,93 @@ impl Workflow {
         steps
     }
 
-    /// Runs one worker until `stop` turns true: claim due jobs, run them, record the results;
-    /// when nothing is due, wait for `wake` or the poll interval.
-    pub async fn worker(self: Arc<Self>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    /// Runs one worker until `stop` turns true: take the jobs the committer leased to this
+    /// replica, else claim due jobs from the store, run them and record the results; when there
+    /// is nothing, wait for the hand-off, a wake-up or the poll interval.
+    pub async fn worker(self: Arc<Self>, handoff: Arc<Handoff>, mut stop: watch::Receiver<bool>) {
         let poll = Duration::from_millis(self.jobs.poll_millis.max(1));
         let lease_ms =
             i64::try_from(self.jobs.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
         let last = self.steps().last().copied();
-        // Whether to look for due jobs before waiting: at start, and after a batch that may have
-        // left some. A look that finds nothing costs the database a statement, so a worker does
-        // not look again after every batch.
+        // Whether to look in the store for due jobs: at start, after a wake-up, and after a
+        // batch that may have left some. A look that finds nothing costs the database a
+        // statement, so a worker does not look after every batch.
         let mut look = true;
         loop {
-            if !look {
-                // A commit since the last look left a permit: the wait returns at once.
-                tokio::select! {
-                    () = wake.notified() => {}
-                    () = tokio::time::sleep(poll) => {}
-                    _ = stop.changed() => {}
-                }
-            }
             if *stop.borrow() {
                 break;
             }
-            let claimed = self
-                .store
-                .claim(&self.owner, now_millis(), lease_ms, CLAIM_BATCH)
-                .await;
-            let jobs = claimed.unwrap_or_else(|e| {
-                tracing::error!("{e}");
-                Vec::new()
-            });
+            let mut jobs = self.take_handed(&handoff, lease_ms).await;
+            let from_store = jobs.is_empty();
+            if from_store && look {
+                jobs = self
+                    .store
+                    .claim(&self.owner, now_millis(), lease_ms, CLAIM_BATCH)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::error!("{e}");
+                        Vec::new()
+                    });
+            }
             if jobs.is_empty() {
                 look = false;
+                // A hand-off or a commit since the last look left a permit: this returns at once.
+                tokio::select! {
+                    () = handoff.ready.notified() => {}
+                    () = handoff.due.notified() => look = true,
+                    () = tokio::time::sleep(poll) => look = true,
+                    _ = stop.changed() => {}
+                }
                 continue;
             }
-            // A full batch may have left more due: another idle worker takes those, so a commit
+            // A full batch may have left more: another idle worker takes those, so a commit
             // wakes as many workers as it has work for, not all of them.
             let full = jobs.len() == CLAIM_BATCH;
-            if full {
-                wake.notify_one();
+            match (full, from_store) {
+                (true, true) => handoff.due.notify_one(),
+                (true, false) => handoff.ready.notify_one(),
+                (false, _) => {}
             }
             let results = self.run_batch(&jobs, &stop, lease_ms).await;
             // A done step releases its event's next one (due now, and no commit wakes anyone).
             let released = jobs.iter().zip(&results).any(|(job, (_, finish))| {
                 matches!(finish, Finish::Done { .. }) && Some(job.step) != last
             });
-            look = full || released;
+            look = released || if from_store { full } else { look };
             self.record(results).await;
+        }
+    }
+
+    /// The next jobs leased to this replica by the committer. Those whose lease ran half out
+    /// while they waited go back to the store (due again, the attempt not counted) rather than
+    /// risk running beside a replica that takes them over.
+    async fn take_handed(&self, handoff: &Handoff, lease_ms: i64) -> Vec<ClaimedJob> {
+        let margin = now_millis().saturating_add(lease_ms / 2);
+        let (fresh, stale): (Vec<_>, Vec<_>) = handoff
+            .take(CLAIM_BATCH)
+            .into_iter()
+            .partition(|(_, until)| *until > margin);
+        if !stale.is_empty() {
+            tracing::warn!(
+                jobs = stale.len(),
+                "jobs waited half their lease for a worker; giving them back to the store"
+            );
+            let released = stale.into_iter().map(|(job, _)| (job.id, Finish::Release));
+            self.record(released.collect()).await;
+        }
+        fresh.into_iter().map(|(job, _)| job).collect()
+    }
+
+    /// Gives back, at shutdown, the jobs leased to this replica that no worker took: due again
+    /// for any replica, their attempt not counted.
+    pub async fn release_handed(&self, handoff: &Handoff) {
+        let left: Vec<(JobId, Finish)> = handoff
+            .drain()
+            .into_iter()
+            .map(|job| (job.id, Finish::Release))
+            .collect();
+        if !left.is_empty() {
+            self.record(left).await;
         }
     }
 

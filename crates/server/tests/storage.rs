@@ -9,9 +9,10 @@ use procurize_server::ServerError;
 use procurize_server::metrics::{DeliveryOutcome, Metrics};
 use procurize_server::receiver::{AppState, Committer, router};
 use procurize_server::store::{
-    Accepted, ClaimedJob, EventRowId, Finish, JobId, JobRow, JobState, NewEvent, RetryTarget, Step,
-    Store,
+    AcceptedBatch, ClaimedJob, EventRowId, Finish, JobId, JobRow, JobState, Lease, NewEvent,
+    RetryTarget, Step, Store,
 };
+use procurize_server::workflow::Handoff;
 
 /// Every write fails as a full disk would.
 struct FullDisk;
@@ -28,13 +29,17 @@ impl Store for FullDisk {
     fn exclusive(&self) -> bool {
         true
     }
-    async fn accept(
+    async fn accept_leasing(
         &self,
         deliveries: Vec<Vec<NewEvent>>,
         _: &[Step],
         _: i64,
-    ) -> Vec<Result<Accepted, ServerError>> {
-        deliveries.iter().map(|_| Err(full())).collect()
+        _: Option<Lease<'_>>,
+    ) -> AcceptedBatch {
+        AcceptedBatch {
+            deliveries: deliveries.iter().map(|_| Err(full())).collect(),
+            leased: Vec::new(),
+        }
     }
     async fn claim(
         &self,
@@ -107,7 +112,7 @@ async fn a_store_failure_is_503_and_readiness_says_why() {
     let committer = Committer::start(
         store.clone(),
         vec![Step::Gate],
-        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(Handoff::new("test", 60_000, 8)),
     )
     .expect("committer");
     let organization = procurize_sim::SAMPLE_ORGANIZATION.parse().expect("uuid");

@@ -11,7 +11,8 @@ use procurize_core::Uuid;
 use procurize_server::ServerError;
 use procurize_server::config::{SqliteConfig, StoreConfig};
 use procurize_server::store::{
-    self, Accepted, EventKey, Finish, JobId, JobState, NewEvent, RetryTarget, Role, Step, Store,
+    self, Accepted, EventKey, Finish, JobId, JobState, Lease, NewEvent, RetryTarget, Role, Step,
+    Store,
 };
 use support::postgres as pg;
 
@@ -87,6 +88,7 @@ macro_rules! conformance {
 conformance!(
     an_event_is_recorded_once_and_an_update_is_a_new_event,
     later_steps_wait_for_the_first_and_a_lease_can_expire,
+    an_accept_leases_new_first_jobs_up_to_its_limit,
     a_late_finish_is_refused_and_changes_nothing,
     a_failed_attempt_is_due_at_its_retry_time_and_dead_after,
     a_released_job_is_due_again_without_counting_the_attempt,
@@ -234,6 +236,83 @@ async fn later_steps_wait_for_the_first_and_a_lease_can_expire(fixture: Fixture)
     let mut steps: Vec<Step> = next.iter().map(|j| j.step).collect();
     steps.sort();
     assert_eq!(steps, vec![Step::Notify, Step::Archive]);
+}
+
+async fn an_accept_leases_new_first_jobs_up_to_its_limit(fixture: Fixture) {
+    let store = &*fixture.store;
+    accept(store, vec![vec![event(9, 1)]], &Step::ALL).await;
+    let lease = Lease {
+        owner: "w1",
+        until: 100,
+        limit: 2,
+    };
+    let batch = store
+        .accept_leasing(
+            vec![
+                vec![event(1, 1), event(9, 1)],
+                vec![event(1, 1), event(2, 1)],
+                vec![event(3, 1)],
+            ],
+            &Step::ALL,
+            0,
+            Some(lease),
+        )
+        .await;
+    let counts: Vec<(usize, usize)> = batch
+        .deliveries
+        .iter()
+        .map(|r| r.as_ref().map(|a| (a.new, a.duplicates)).expect("accepted"))
+        .collect();
+    assert_eq!(counts, vec![(1, 1), (1, 1), (1, 0)]);
+    // The first two new events' gates, never a duplicate's, under the lease as a claim gives it.
+    let leased = &batch.leased;
+    assert_eq!(leased.len(), 2, "{leased:?}");
+    for (job, expected) in leased.iter().zip([event(1, 1), event(2, 1)]) {
+        assert_eq!((job.key, &job.report), (expected.key, &expected.report));
+        assert_eq!(
+            (job.step, job.attempt, job.recovered),
+            (Step::Gate, 1, false)
+        );
+        assert_eq!(state_of(store, job.id).await, JobState::Running);
+    }
+    assert_eq!(store.lease_holders(50).await.expect("holders"), vec!["w1"]);
+    // Only the unleased gates are due for another worker, the third event's and the first
+    // batch's.
+    let due = store.claim("w2", 50, 100, 10).await.expect("claims");
+    let mut due_keys: Vec<EventKey> = due.iter().map(|job| job.key).collect();
+    due_keys.sort();
+    assert_eq!(due_keys, vec![event(3, 1).key, event(9, 1).key]);
+    // A leased job is finished as a claimed one, and its followers become due.
+    assert!(
+        store
+            .finish(leased[0].id, "w1", done(), 60)
+            .await
+            .expect("finishes")
+    );
+    let followers = store.claim("w2", 60, 100, 10).await.expect("claims");
+    assert_eq!(followers.len(), 2, "{followers:?}");
+    assert!(followers.iter().all(|job| job.event == leased[0].event));
+    // A lease that expires is taken over like any other, the attempt marked interrupted.
+    let taken = store.claim("w2", 101, 100, 10).await.expect("claims");
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(
+        (taken[0].id, taken[0].attempt, taken[0].recovered),
+        (leased[1].id, 2, true)
+    );
+    // No lease, or no room: nothing is leased, every first job is due.
+    for lease in [None, Some(Lease { limit: 0, ..lease })] {
+        let batch = store
+            .accept_leasing(vec![vec![event(4, 1)]], &[Step::Gate], 200, lease)
+            .await;
+        assert!(batch.leased.is_empty(), "{lease:?}: {:?}", batch.leased);
+    }
+    let last = store.claim("w3", 200, 100, 10).await.expect("claims");
+    let fresh: Vec<EventKey> = last
+        .iter()
+        .filter(|j| !j.recovered)
+        .map(|j| j.key)
+        .collect();
+    assert_eq!(fresh, vec![event(4, 1).key], "{last:?}");
 }
 
 async fn a_late_finish_is_refused_and_changes_nothing(fixture: Fixture) {

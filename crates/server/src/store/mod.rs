@@ -216,6 +216,29 @@ pub struct Accepted {
     pub duplicates: usize,
 }
 
+/// The first-step jobs an accepting process takes for its own workers as it records new events,
+/// in the same commit: they need no claim, so a replica runs what it accepted without another
+/// round trip, and the other replicas never see them as due (unless the lease expires).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease<'a> {
+    /// The lease owner (the replica's worker identity).
+    pub owner: &'a str,
+    /// When the lease expires (ms since the epoch).
+    pub until: i64,
+    /// The most jobs to take (the room left in the local queue); the rest are due as usual.
+    pub limit: usize,
+}
+
+/// What a batch of deliveries came to.
+#[derive(Debug, Default)]
+pub struct AcceptedBatch {
+    /// Per delivery, in order, what the store made of it.
+    pub deliveries: Vec<Result<Accepted, ServerError>>,
+    /// The jobs leased to the caller (at most the [`Lease`]'s limit; none without one), in the
+    /// order of their events in the batch.
+    pub leased: Vec<ClaimedJob>,
+}
+
 /// A job handed to a worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedJob {
@@ -322,12 +345,29 @@ pub trait Store: Send + Sync + 'static {
     /// new one, and returns per delivery what it made of it. All the deliveries are committed
     /// durably together before this returns (one commit for the batch); a delivery whose
     /// writes fail gets its own error and leaves nothing behind.
+    ///
+    /// With a `lease`, up to its limit of the new events' first jobs are committed already
+    /// running under it (attempt 1) and returned, instead of pending. A store may lease fewer
+    /// (none while it retries a failed batch delivery by delivery); the others are due.
+    async fn accept_leasing(
+        &self,
+        deliveries: Vec<Vec<NewEvent>>,
+        steps: &[Step],
+        now: i64,
+        lease: Option<Lease<'_>>,
+    ) -> AcceptedBatch;
+
+    /// [`accept_leasing`](Store::accept_leasing) without a lease: every new job is due.
     async fn accept(
         &self,
         deliveries: Vec<Vec<NewEvent>>,
         steps: &[Step],
         now: i64,
-    ) -> Vec<Result<Accepted, ServerError>>;
+    ) -> Vec<Result<Accepted, ServerError>> {
+        self.accept_leasing(deliveries, steps, now, None)
+            .await
+            .deliveries
+    }
 
     /// Takes up to `limit` due jobs under a lease held by `owner` until `now + lease_ms`.
     /// Jobs whose lease has expired are due again. Two callers never get the same job.

@@ -23,8 +23,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    Accepted, ClaimedJob, EventKey, EventRowId, Finish, JobId, JobRow, JobState, NewEvent,
-    RetryTarget, Step, Store, retry_refusal,
+    Accepted, AcceptedBatch, ClaimedJob, EventKey, EventRowId, Finish, JobId, JobRow, JobState,
+    Lease, NewEvent, RetryTarget, Step, Store, retry_refusal,
 };
 use crate::ServerError;
 use crate::config::PostgresConfig;
@@ -223,9 +223,10 @@ impl PostgresStore {
         deliveries: &[Vec<NewEvent>],
         steps: &[Step],
         now: i64,
-    ) -> Result<Result<Vec<Accepted>, tokio_postgres::Error>, ServerError> {
+        lease: Option<Lease<'_>>,
+    ) -> Result<Result<AcceptedBatch, tokio_postgres::Error>, ServerError> {
         let mut pooled = self.pool.get(Commit::Durable).await?;
-        Ok(Self::accept_batch_on(&mut pooled, deliveries, steps, now).await)
+        Ok(Self::accept_batch_on(&mut pooled, deliveries, steps, now, lease).await)
     }
 
     async fn accept_batch_on(
@@ -233,7 +234,8 @@ impl PostgresStore {
         deliveries: &[Vec<NewEvent>],
         steps: &[Step],
         now: i64,
-    ) -> Result<Vec<Accepted>, tokio_postgres::Error> {
+        lease: Option<Lease<'_>>,
+    ) -> Result<AcceptedBatch, tokio_postgres::Error> {
         let statement = pooled
             .prepare(
                 "WITH input AS (
@@ -246,26 +248,39 @@ impl PostgresStore {
                      ORDER BY position
                      ON CONFLICT (organization_id, report_id, upload_nanos) DO NOTHING
                      RETURNING id, organization_id, report_id, upload_nanos),
+                 -- The first $9 new events' first jobs are leased to the accepting replica.
                  first_jobs AS (
-                     INSERT INTO jobs (event_id, step, state, next_attempt_at, updated_at)
-                     SELECT id, $7, 'pending', $6, $6 FROM new_events
-                     RETURNING id, event_id),
+                     INSERT INTO jobs (event_id, step, state, attempts, next_attempt_at,
+                                       lease_owner, lease_until, updated_at)
+                     SELECT id, $7, CASE WHEN leased THEN 'running' ELSE 'pending' END,
+                            CASE WHEN leased THEN 1 ELSE 0 END, $6,
+                            CASE WHEN leased THEN $10::TEXT END,
+                            CASE WHEN leased THEN $11::BIGINT END, $6
+                     FROM (SELECT id, row_number() OVER (ORDER BY id) <= $9::BIGINT AS leased
+                           FROM new_events) n
+                     RETURNING id, event_id, state = 'running' AS leased),
                  later_jobs AS (
                      INSERT INTO jobs (event_id, step, after_job, state, next_attempt_at, updated_at)
                      SELECT f.event_id, s.step, f.id, 'waiting', $6, $6
                      FROM first_jobs f CROSS JOIN unnest($8::TEXT[]) AS s (step)),
                  owners AS (
-                     SELECT DISTINCT ON (n.id) i.delivery
+                     SELECT DISTINCT ON (n.id) i.delivery, i.position, n.id AS event_id
                      FROM new_events n JOIN input i USING (organization_id, report_id, upload_nanos)
                      ORDER BY n.id, i.position)
-                 SELECT delivery, COUNT(*)::BIGINT FROM owners GROUP BY delivery",
+                 -- A row per new event: the delivery that brought it first, where in the batch,
+                 -- and its first job.
+                 SELECT o.delivery, o.position, o.event_id, f.id, f.leased
+                 FROM owners o JOIN first_jobs f ON f.event_id = o.event_id
+                 ORDER BY o.position",
             )
             .await?;
         let mut index = Vec::new();
+        let mut flat = Vec::new();
         let (mut organizations, mut reports, mut uploads, mut bodies) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (n, events) in deliveries.iter().enumerate() {
             for event in events {
+                flat.push(event);
                 index.push(i32::try_from(n).unwrap_or(i32::MAX));
                 organizations.push(event.key.organization_id.to_string());
                 reports.push(event.key.report_id.to_string());
@@ -274,7 +289,9 @@ impl PostgresStore {
             }
         }
         let (first, later) = step_names(steps);
-        let params: [&(dyn ToSql + Sync); 8] = [
+        let limit = limit_of(lease.map_or(0, |l| l.limit));
+        let (owner, until) = (lease.map(|l| l.owner), lease.map(|l| l.until));
+        let params: [&(dyn ToSql + Sync); 11] = [
             &index,
             &organizations,
             &reports,
@@ -283,23 +300,45 @@ impl PostgresStore {
             &now,
             &first,
             &later,
+            &limit,
+            &owner,
+            &until,
         ];
         let rows = pooled.client().query(&statement, &params).await?;
+        let first = steps.first().copied().unwrap_or(Step::Gate);
         let mut new = vec![0usize; deliveries.len()];
+        let mut leased = Vec::new();
         for row in rows {
             let delivery = usize::try_from(row.get::<_, i32>(0)).unwrap_or(usize::MAX);
             if let Some(slot) = new.get_mut(delivery) {
-                *slot = count(row.get::<_, i64>(1).unsigned_abs());
+                *slot += 1;
+            }
+            // The position is 1-based, over the batch's events in order.
+            let position = usize::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+            if let (true, Some(event)) = (row.get::<_, bool>(4), flat.get(position.wrapping_sub(1)))
+            {
+                leased.push(ClaimedJob {
+                    id: JobId(row.get(3)),
+                    step: first,
+                    attempt: 1,
+                    recovered: false,
+                    event: EventRowId(row.get(2)),
+                    key: event.key,
+                    report: event.report.clone(),
+                });
             }
         }
-        Ok(deliveries
+        let deliveries = deliveries
             .iter()
             .zip(new)
-            .map(|(events, new)| Accepted {
-                new,
-                duplicates: events.len().saturating_sub(new),
+            .map(|(events, new)| {
+                Ok(Accepted {
+                    new,
+                    duplicates: events.len().saturating_sub(new),
+                })
             })
-            .collect())
+            .collect();
+        Ok(AcceptedBatch { deliveries, leased })
     }
 
     async fn accept_each(
@@ -426,22 +465,24 @@ impl Store for PostgresStore {
         false
     }
 
-    async fn accept(
+    async fn accept_leasing(
         &self,
         deliveries: Vec<Vec<NewEvent>>,
         steps: &[Step],
         now: i64,
-    ) -> Vec<Result<Accepted, ServerError>> {
-        let each = match self.accept_batch(&deliveries, steps, now).await {
-            Ok(Ok(accepted)) => return accepted.into_iter().map(Ok).collect(),
-            // One delivery's data refused: find which, delivery by delivery.
+        lease: Option<Lease<'_>>,
+    ) -> AcceptedBatch {
+        let each = match self.accept_batch(&deliveries, steps, now, lease).await {
+            Ok(Ok(accepted)) => return accepted,
+            // One delivery's data refused: find which, delivery by delivery (leasing nothing:
+            // a rare path, and its jobs are due for any worker).
             Ok(Err(e)) if e.as_db_error().is_some() => {
                 self.accept_each(&deliveries, steps, now).await
             }
             Ok(Err(e)) => Err(store_error("cannot record the delivery")(e)),
             Err(e) => Err(e),
         };
-        match each {
+        let deliveries = match each {
             Ok(results) => results,
             Err(e) => {
                 let message = e.to_string();
@@ -450,6 +491,10 @@ impl Store for PostgresStore {
                     .map(|_| Err(ServerError::Store(message.clone())))
                     .collect()
             }
+        };
+        AcceptedBatch {
+            deliveries,
+            leased: Vec::new(),
         }
     }
 

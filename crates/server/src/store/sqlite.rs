@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Accepted, ClaimedJob, EventKey, EventRowId, Finish, JobId, JobRow, JobState, NewEvent,
-    RetryTarget, Role, Step, Store, retry_refusal,
+    Accepted, AcceptedBatch, ClaimedJob, EventKey, EventRowId, Finish, JobId, JobRow, JobState,
+    Lease, NewEvent, RetryTarget, Role, Step, Store, retry_refusal,
 };
 use crate::ServerError;
 
@@ -252,13 +252,17 @@ impl std::ops::DerefMut for ConnectionGuard<'_> {
     }
 }
 
+/// Records one delivery; the first jobs of its new events are leased while `room` lasts
+/// (`room` is the lease's limit left for this delivery).
 fn accept_one(
     tx: &Connection,
     events: &[NewEvent],
     steps: &[Step],
     now: i64,
-) -> rusqlite::Result<Accepted> {
+    lease: Option<(Lease<'_>, usize)>,
+) -> rusqlite::Result<(Accepted, Vec<ClaimedJob>)> {
     let mut accepted = Accepted::default();
+    let mut leased = Vec::new();
     let mut insert_event = tx.prepare_cached(
         "INSERT INTO events (organization_id, report_id, upload_nanos, report, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
@@ -267,6 +271,11 @@ fn accept_one(
     let mut insert_job = tx.prepare_cached(
         "INSERT INTO jobs (event_id, step, after_job, state, next_attempt_at, updated_at)
          VALUES (?1, ?2, ?3, CASE WHEN ?3 IS NULL THEN 'pending' ELSE 'waiting' END, ?4, ?4)",
+    )?;
+    let mut insert_leased = tx.prepare_cached(
+        "INSERT INTO jobs (event_id, step, state, attempts, next_attempt_at, lease_owner,
+                           lease_until, updated_at)
+         VALUES (?1, ?2, 'running', 1, ?3, ?4, ?5, ?3)",
     )?;
     for event in events {
         let inserted = insert_event.execute(params![
@@ -284,13 +293,35 @@ fn accept_one(
         let event_id = tx.last_insert_rowid();
         let mut first: Option<i64> = None;
         for step in steps {
-            insert_job.execute(params![event_id, step.as_str(), first, now])?;
+            match (first, lease) {
+                (None, Some((lease, room))) if leased.len() < room => {
+                    insert_leased.execute(params![
+                        event_id,
+                        step.as_str(),
+                        now,
+                        lease.owner,
+                        lease.until
+                    ])?;
+                    leased.push(ClaimedJob {
+                        id: JobId(tx.last_insert_rowid()),
+                        step: *step,
+                        attempt: 1,
+                        recovered: false,
+                        event: EventRowId(event_id),
+                        key: event.key,
+                        report: event.report.clone(),
+                    });
+                }
+                _ => {
+                    insert_job.execute(params![event_id, step.as_str(), first, now])?;
+                }
+            }
             if first.is_none() {
                 first = Some(tx.last_insert_rowid());
             }
         }
     }
-    Ok(accepted)
+    Ok((accepted, leased))
 }
 
 fn step_of(text: &str) -> rusqlite::Result<Step> {
@@ -329,16 +360,18 @@ impl Sqlite {
         deliveries: &[Vec<NewEvent>],
         steps: &[Step],
         now: i64,
-    ) -> Vec<Result<Accepted, ServerError>> {
-        let fail_all = |e: rusqlite::Error| {
-            deliveries
+        lease: Option<Lease<'_>>,
+    ) -> AcceptedBatch {
+        let fail_all = |e: rusqlite::Error| AcceptedBatch {
+            deliveries: deliveries
                 .iter()
                 .map(|_| {
                     Err(ServerError::Store(format!(
                         "cannot record the delivery: {e}"
                     )))
                 })
-                .collect()
+                .collect(),
+            leased: Vec::new(),
         };
         let mut connection = self.lock(Durability::Full);
         let mut tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -346,19 +379,29 @@ impl Sqlite {
             Err(e) => return fail_all(e),
         };
         let mut results = Vec::with_capacity(deliveries.len());
+        let mut leased = Vec::new();
         for events in deliveries {
+            let room = lease.map(|l| (l, l.limit.saturating_sub(leased.len())));
             // One savepoint per delivery: a failure undoes that delivery's writes only.
             let outcome = tx.savepoint().and_then(|sp| {
-                let accepted = accept_one(&sp, events, steps, now)?;
+                let accepted = accept_one(&sp, events, steps, now, room)?;
                 sp.commit()?;
                 Ok(accepted)
             });
             results.push(
-                outcome.map_err(|e| ServerError::Store(format!("cannot record the delivery: {e}"))),
+                outcome
+                    .map(|(accepted, jobs)| {
+                        leased.extend(jobs);
+                        accepted
+                    })
+                    .map_err(|e| ServerError::Store(format!("cannot record the delivery: {e}"))),
             );
         }
         match tx.commit() {
-            Ok(()) => results,
+            Ok(()) => AcceptedBatch {
+                deliveries: results,
+                leased,
+            },
             Err(e) => fail_all(e),
         }
     }
@@ -850,20 +893,31 @@ impl Store for SqliteStore {
         self._lock.is_some()
     }
 
-    async fn accept(
+    async fn accept_leasing(
         &self,
         deliveries: Vec<Vec<NewEvent>>,
         steps: &[Step],
         now: i64,
-    ) -> Vec<Result<Accepted, ServerError>> {
+        lease: Option<Lease<'_>>,
+    ) -> AcceptedBatch {
         let (count, steps) = (deliveries.len(), steps.to_vec());
         let inner = self.inner.clone();
-        match tokio::task::spawn_blocking(move || inner.accept(&deliveries, &steps, now)).await {
-            Ok(results) => results,
-            Err(e) => (0..count)
+        let lease = lease.map(|l| (l.owner.to_owned(), l.until, l.limit));
+        let accepted = tokio::task::spawn_blocking(move || {
+            let lease = lease.as_ref().map(|(owner, until, limit)| Lease {
+                owner,
+                until: *until,
+                limit: *limit,
+            });
+            inner.accept(&deliveries, &steps, now, lease)
+        })
+        .await;
+        accepted.unwrap_or_else(|e| AcceptedBatch {
+            deliveries: (0..count)
                 .map(|_| Err(ServerError::Store(format!("a store task failed: {e}"))))
                 .collect(),
-        }
+            leased: Vec::new(),
+        })
     }
 
     async fn claim(
