@@ -401,10 +401,17 @@ impl Bench {
             stored as usize, run.accepted,
             "every accepted delivery is in the database"
         );
+        // The replicas have stopped, so their sessions' statistics are flushed.
+        let commits = cluster.query(
+            &self.runtime,
+            "postgres",
+            &format!("SELECT xact_commit FROM pg_stat_database WHERE datname = '{database}'"),
+        );
         println!(
-            "  round {}: {replicas} replica(s) {:.0}/s",
+            "  round {}: {replicas} replica(s) {:.0}/s, {:.2} transactions per delivery",
             round + 1,
-            run.accepted as f64 / run.elapsed.as_secs_f64()
+            run.accepted as f64 / run.elapsed.as_secs_f64(),
+            commits as f64 / run.accepted.max(1) as f64
         );
         run
     }

@@ -58,11 +58,14 @@ impl Committer {
         tokio::spawn(async move {
             while let Some(first) = receiver.recv().await {
                 let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match receiver.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
+                for _ in 0..2 {
+                    while batch.len() < MAX_BATCH {
+                        match receiver.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
                     }
+                    tokio::task::yield_now().await;
                 }
                 let (deliveries, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 let now = now_millis();

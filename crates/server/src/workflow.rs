@@ -681,6 +681,90 @@ impl From<crate::ServerError> for StepError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{EventKey, JobState, NewEvent, Role, SqliteStore};
+
+    /// A workflow of the gate alone on a new SQLite store, and three events accepted under a
+    /// lease to `owner` that ends at `until`.
+    async fn leased_jobs(
+        dir: &Path,
+        until: i64,
+    ) -> (Arc<Workflow>, Handoff, Vec<ClaimedJob>, Arc<dyn Store>) {
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open_as(&dir.join("store.db"), Role::Server).expect("opens"));
+        let workflow = Arc::new(Workflow {
+            store: store.clone(),
+            jobs: JobsSection::default(),
+            policy: Policy::default(),
+            anchor: "test.toml".into(),
+            clients: BTreeMap::new(),
+            notifier: None,
+            archive: None,
+            metrics: Arc::default(),
+            owner: "me".into(),
+        });
+        let handoff = Handoff::new("me", 1_000, 2);
+        let events = (1..=3)
+            .map(|n| NewEvent {
+                key: EventKey {
+                    organization_id: Uuid::from_u128(1),
+                    report_id: Uuid::from_u128(n),
+                    upload_nanos: 1,
+                },
+                report: "{}".into(),
+            })
+            .collect();
+        let lease = handoff.lease(0).map(|lease| Lease { until, ..lease });
+        assert_eq!(lease.map(|l| l.limit), Some(2), "the hand-off's room");
+        let accepted = store
+            .accept_leasing(vec![events], &[Step::Gate], 0, lease)
+            .await;
+        (workflow, handoff, accepted.leased, store)
+    }
+
+    async fn state(store: &dyn Store, job: JobId) -> (JobState, u32) {
+        let rows = store.list(None, 10).await.expect("lists");
+        let row = rows.iter().find(|r| r.id == job).expect("listed");
+        (row.state, row.attempts)
+    }
+
+    #[tokio::test]
+    async fn handed_jobs_are_taken_while_their_lease_is_young_and_given_back_otherwise() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let now = now_millis();
+        let (workflow, handoff, leased, store) = leased_jobs(dir.path(), now + 10_000).await;
+        assert_eq!(leased.len(), 2, "as many as there is room for");
+        let (young, old) = (leased[0].clone(), leased[1].clone());
+        handoff.push(vec![young.clone()], now + 10_000);
+        // This one's lease (1 s) has less than half left.
+        handoff.push(vec![old.clone()], now + 400);
+        assert!(handoff.lease(now).is_none(), "no room left");
+        let taken = workflow.take_handed(&handoff, 1_000).await;
+        assert_eq!(taken, vec![young]);
+        assert_eq!(
+            state(&*store, old.id).await,
+            (JobState::Pending, 0),
+            "given back, its attempt not counted"
+        );
+        assert!(handoff.lease(now).is_some(), "room again");
+    }
+
+    #[tokio::test]
+    async fn handed_jobs_left_at_shutdown_are_given_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let until = now_millis() + 60_000;
+        let (workflow, handoff, leased, store) = leased_jobs(dir.path(), until).await;
+        handoff.push(leased.clone(), until);
+        workflow.release_handed(&handoff).await;
+        for job in &leased {
+            assert_eq!(state(&*store, job.id).await, (JobState::Pending, 0));
+        }
+        assert!(handoff.drain().is_empty());
+        let due = store
+            .claim("other", now_millis(), 1_000, 10)
+            .await
+            .expect("claims");
+        assert_eq!(due.len(), 3, "every job is due for any worker: {due:?}");
+    }
 
     #[test]
     fn leftovers_of_an_archive_step_are_found_and_bundles_are_not() {
