@@ -509,7 +509,10 @@ async fn check_config_and_the_jobs_commands_work_on_postgres() {
     let report = stdout(&checked);
     assert!(
         report.contains("store         postgres procurize@127.0.0.1:")
-            && report.contains(", schema 2 (writable)"),
+            && report.contains(&format!(
+                ", schema {} (writable)",
+                procurize_server::PostgresStore::SCHEMA_VERSION
+            )),
         "{report}"
     );
     assert!(!report.contains(&password) && !common::stderr(&checked).contains(&password));

@@ -4,10 +4,12 @@
 
 mod support;
 
+use procurize_core::Uuid;
 use procurize_server::config::{SslMode, StoreConfig};
-use procurize_server::store::{self, Role};
+use procurize_server::store::{self, EventKey, Finish, Lease, NewEvent, Role, Step, Store};
 use procurize_server::{PostgresStore, ServerError};
 use support::postgres as pg;
+use tokio_postgres::types::ToSql;
 
 async fn connect(
     config: &procurize_server::config::PostgresConfig,
@@ -179,4 +181,91 @@ async fn a_delivery_the_database_refuses_leaves_the_rest_of_its_batch() {
     let third = results[2].as_ref().expect("the third is recorded");
     assert_eq!((third.new, third.duplicates), (1, 1));
     assert_eq!(store.list(None, 10).await.expect("lists").len(), 2);
+}
+
+/// The plan of `statement` (with `params`) as text, in the database at `url`, custom and generic.
+async fn plans(url: &str, statement: &str, params: &[&(dyn ToSql + Sync)]) -> Vec<String> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(connection);
+    let mut plans = Vec::new();
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        client
+            .batch_execute(&format!("SET plan_cache_mode = {mode}"))
+            .await
+            .expect("sets the plan mode");
+        let rows = client
+            .query(&format!("EXPLAIN {statement}"), params)
+            .await
+            .expect("explains");
+        let plan: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        plans.push(plan.join("\n"));
+    }
+    plans
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finishing_and_renewing_find_jobs_by_key_not_through_the_lease_index() {
+    let Some(database) =
+        pg::database("finishing_and_renewing_find_jobs_by_key_not_through_the_lease_index").await
+    else {
+        return;
+    };
+    let store = connect(&database.postgres_config(SslMode::Disable))
+        .await
+        .expect("connects");
+    // A history: jobs leased as accepted and done, each leaving a dead entry in `jobs_leased`
+    // (until vacuum), and a few still running.
+    let lease = Lease {
+        owner: "me",
+        until: i64::MAX,
+        limit: usize::MAX,
+    };
+    let mut running = Vec::new();
+    for round in 0..20_u128 {
+        let events = (0..100_u128)
+            .map(|n| NewEvent {
+                key: EventKey {
+                    organization_id: Uuid::from_u128(1),
+                    report_id: Uuid::from_u128(round * 1000 + n),
+                    upload_nanos: 1,
+                },
+                report: "{}".into(),
+            })
+            .collect();
+        let leased = store
+            .accept_leasing(vec![events], &[Step::Gate], 0, Some(lease))
+            .await
+            .leased;
+        assert_eq!(leased.len(), 100);
+        let (done, left) = leased.split_at(98);
+        let results = done
+            .iter()
+            .map(|job| (job.id, Finish::Done { output: None }))
+            .collect();
+        let kept = store.finish_many("me", results, 1).await.expect("finishes");
+        assert!(kept.iter().all(|k| *k));
+        running.extend(left.iter().map(|job| job.id.0));
+    }
+    pg::execute(&database.url, "ANALYZE jobs").await;
+    let ids: Vec<i64> = running.iter().copied().take(8).collect();
+    let kinds = vec!["done"; ids.len()];
+    let none_text: Vec<Option<&str>> = vec![None; ids.len()];
+    let none_at: Vec<Option<i64>> = vec![None; ids.len()];
+    let finish: [&(dyn ToSql + Sync); 7] = [
+        &ids, &kinds, &none_text, &none_text, &none_at, &"me", &2_i64,
+    ];
+    let extend: [&(dyn ToSql + Sync); 3] = [&ids, &"me", &3_i64];
+    for (statement, params) in [
+        (PostgresStore::FINISH_SQL, &finish[..]),
+        (PostgresStore::EXTEND_SQL, &extend[..]),
+    ] {
+        for plan in plans(&database.url, statement, params).await {
+            assert!(
+                plan.contains("jobs_pkey") && !plan.contains("jobs_leased"),
+                "{statement}\n{plan}"
+            );
+        }
+    }
 }

@@ -78,6 +78,12 @@ CREATE TABLE jira_issues (
     PRIMARY KEY (channel, label)
 );
 ",
+    // A lease owner exactly while running: the finishing and renewing statements rely on it to
+    // find their jobs by primary key (see `FINISH_SQL`).
+    "
+ALTER TABLE jobs ADD CONSTRAINT jobs_leased_while_running
+    CHECK ((state = 'running') = (lease_owner IS NOT NULL));
+",
 ];
 
 /// The advisory lock taken while migrating (an arbitrary constant: "procurize" in ASCII).
@@ -145,6 +151,44 @@ impl PostgresStore {
         store.migrate().await?;
         Ok(store)
     }
+
+    /// Records a batch of attempts' ends (see [`Store::finish_many`]).
+    #[doc(hidden)]
+    pub const FINISH_SQL: &'static str = "WITH input AS (
+                     SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[],
+                                          $5::BIGINT[])
+                         AS i (id, kind, output, error, retry_at)),
+                 changed AS (
+                     UPDATE jobs j SET
+                         state = CASE i.kind WHEN 'release' THEN 'pending' ELSE i.kind END,
+                         output = CASE i.kind WHEN 'done' THEN i.output ELSE j.output END,
+                         last_error = CASE i.kind WHEN 'done' THEN NULL
+                                                  WHEN 'release' THEN j.last_error
+                                                  ELSE i.error END,
+                         next_attempt_at = CASE i.kind WHEN 'pending' THEN i.retry_at
+                                                       WHEN 'dead' THEN $7
+                                                       ELSE j.next_attempt_at END,
+                         attempts = CASE i.kind WHEN 'release' THEN GREATEST(j.attempts - 1, 0)
+                                                ELSE j.attempts END,
+                         lease_owner = NULL, lease_until = NULL, updated_at = $7
+                     FROM input i
+                     -- `= ANY` as well as the join: the primary key's index, whatever the
+                     -- planner guesses of the input's size. No `state = 'running'`: a lease
+                     -- owner implies it (a constraint), and that test would let the planner
+                     -- scan `jobs_leased`, which holds an entry for every job ever leased.
+                     WHERE j.id = ANY($1) AND j.id = i.id AND j.lease_owner = $6
+                     RETURNING j.id, i.kind),
+                 followers AS (
+                     UPDATE jobs SET state = 'pending', next_attempt_at = $7, updated_at = $7
+                     WHERE after_job IN (SELECT id FROM changed WHERE kind = 'done')
+                       AND state = 'waiting')
+                 SELECT id FROM changed";
+
+    /// Extends the leases an owner still holds (see [`Store::extend_leases`]). Like
+    /// [`Self::FINISH_SQL`] it finds its jobs by primary key, never through `jobs_leased`.
+    #[doc(hidden)]
+    pub const EXTEND_SQL: &'static str =
+        "UPDATE jobs SET lease_until = $3 WHERE id = ANY($1) AND lease_owner = $2";
 
     /// The schema version this binary writes.
     pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -560,11 +604,7 @@ impl Store for PostgresStore {
         let mut pooled = self.pool.get(Commit::Durable).await?;
         let changed = pooled
             .client()
-            .execute(
-                "UPDATE jobs SET lease_until = $3
-                 WHERE id = ANY($1) AND state = 'running' AND lease_owner = $2",
-                &[&ids, &owner, &until],
-            )
+            .execute(Self::EXTEND_SQL, &[&ids, &owner, &until])
             .await
             .map_err(store_error("cannot extend leases"))?;
         Ok(count(changed))
@@ -580,39 +620,7 @@ impl Store for PostgresStore {
         let mut pooled = self.pool.get(Commit::Bookkeeping).await?;
         // Every result in one statement (committed on its own): a job changes only while its
         // lease is still `owner`'s, and a done job's followers become due.
-        let statement = pooled
-            .prepare(
-                "WITH input AS (
-                     SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[],
-                                          $5::BIGINT[])
-                         AS i (id, kind, output, error, retry_at)),
-                 changed AS (
-                     UPDATE jobs j SET
-                         state = CASE i.kind WHEN 'release' THEN 'pending' ELSE i.kind END,
-                         output = CASE i.kind WHEN 'done' THEN i.output ELSE j.output END,
-                         last_error = CASE i.kind WHEN 'done' THEN NULL
-                                                  WHEN 'release' THEN j.last_error
-                                                  ELSE i.error END,
-                         next_attempt_at = CASE i.kind WHEN 'pending' THEN i.retry_at
-                                                       WHEN 'dead' THEN $7
-                                                       ELSE j.next_attempt_at END,
-                         attempts = CASE i.kind WHEN 'release' THEN GREATEST(j.attempts - 1, 0)
-                                                ELSE j.attempts END,
-                         lease_owner = NULL, lease_until = NULL, updated_at = $7
-                     FROM input i
-                     -- `= ANY` as well as the join: the primary key's index, whatever the
-                     -- planner guesses of the input's size.
-                     WHERE j.id = ANY($1) AND j.id = i.id AND j.state = 'running'
-                       AND j.lease_owner = $6
-                     RETURNING j.id, i.kind),
-                 followers AS (
-                     UPDATE jobs SET state = 'pending', next_attempt_at = $7, updated_at = $7
-                     WHERE after_job IN (SELECT id FROM changed WHERE kind = 'done')
-                       AND state = 'waiting')
-                 SELECT id FROM changed",
-            )
-            .await
-            .map_err(&error)?;
+        let statement = pooled.prepare(Self::FINISH_SQL).await.map_err(&error)?;
         let mut ids = Vec::with_capacity(results.len());
         let (mut kinds, mut outputs, mut errors, mut retries) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
