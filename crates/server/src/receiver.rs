@@ -58,14 +58,11 @@ impl Committer {
         tokio::spawn(async move {
             while let Some(first) = receiver.recv().await {
                 let mut batch = vec![first];
+                take_waiting(&mut receiver, &mut batch);
+                // Requests about to submit (verified, parsing) join this batch, not the next.
                 for _ in 0..2 {
-                    while batch.len() < MAX_BATCH {
-                        match receiver.try_recv() {
-                            Ok(next) => batch.push(next),
-                            Err(_) => break,
-                        }
-                    }
                     tokio::task::yield_now().await;
+                    take_waiting(&mut receiver, &mut batch);
                 }
                 let (deliveries, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 let now = now_millis();
@@ -101,6 +98,16 @@ impl Committer {
         result
             .await
             .map_err(|_| ServerError::Store("the committing thread has stopped".into()))?
+    }
+}
+
+/// Adds the submissions already waiting to `batch`, up to [`MAX_BATCH`].
+fn take_waiting(receiver: &mut mpsc::Receiver<Submission>, batch: &mut Vec<Submission>) {
+    while batch.len() < MAX_BATCH {
+        match receiver.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
     }
 }
 

@@ -115,11 +115,6 @@ impl Handoff {
     pub fn drain(&self) -> Vec<ClaimedJob> {
         self.queue().drain(..).map(|(job, _)| job).collect()
     }
-
-    /// The owner the jobs are leased to.
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
 }
 
 /// The archive step's settings.
