@@ -12,7 +12,7 @@ pub fn today() -> Date {
 
 /// A report builder with sensible defaults: Test product 1.0, CWE Top 25 2024, rating A, 0
 /// vulnerabilities, analysed 2026-11-20 and uploaded the same day.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct R {
     pub id: u128,
     pub project: &'static str,
