@@ -119,3 +119,8 @@ fn completions() {
 fn man() {
     insta::assert_snapshot!("man", help(&["man"]));
 }
+
+#[test]
+fn init() {
+    insta::assert_snapshot!("init", help(&["init"]));
+}

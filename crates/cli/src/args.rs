@@ -160,6 +160,57 @@ pub(crate) enum Command {
     Completions(CompletionsArgs),
     /// Write man pages (roff) for procurize and every one of its commands into a folder
     Man(ManArgs),
+    /// Start a repository: a commented policy and the CI file that gates with it
+    #[command(after_help = INIT_AFTER_HELP)]
+    Init(InitArgs),
+}
+
+const INIT_AFTER_HELP: &str = "\
+Writes .procurize/policy.toml (every field explained, values a team would start with) and, for
+github, .github/workflows/procurize.yml using the quality-gate action; for gitlab, .gitlab-ci.yml
+including the quality-gate template. An existing file is never overwritten: nothing is written
+and the command says which file is in the way (for GitLab, with the lines to add to it).
+
+Then set PROCURIZE_ORG (a repository or CI/CD variable) and commit the files.
+
+Exit status:
+  0  the files were written
+  2  a file exists already, or the folder cannot be written";
+
+/// `procurize init`.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The CI system to write for
+    #[arg(value_enum, value_name = "CI")]
+    pub(crate) ci: InitCi,
+    /// The project (SonarQube project name) to gate; repeatable. Default: every project at the
+    /// version
+    #[arg(long, value_name = "NAME")]
+    pub(crate) project: Vec<String>,
+    /// Where the version comes from: a tag (v1.2.3) or a release branch (release/1.2.3)
+    #[arg(long, value_enum, value_name = "FROM", default_value = "tag")]
+    pub(crate) version_from: VersionFrom,
+    /// The repository's root folder
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) dir: PathBuf,
+}
+
+/// The CI systems `procurize init` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum InitCi {
+    /// GitHub Actions
+    Github,
+    /// GitLab CI
+    Gitlab,
+}
+
+/// Where a CI run's product version comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum VersionFrom {
+    /// A pushed tag: v1.2.3 (the leading v is accepted)
+    Tag,
+    /// A pushed release branch: release/1.2.3
+    Branch,
 }
 
 const COMPLETIONS_AFTER_HELP: &str = "\
@@ -363,7 +414,7 @@ Exit status:
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("selection").required(true).multiple(true).args(["version", "min_version", "max_version", "reports"])))]
 pub(crate) struct ArchiveArgs {
-    /// Exactly this version (1.0, v1.2.3 and refs/tags/v1.2.3 are accepted)
+    /// Exactly this version (1.0, v1.2.3, refs/tags/v1.2.3 and release/1.2.3 are accepted)
     #[arg(long = "version", value_name = "V", value_parser = parse_version, conflicts_with = "reports")]
     pub(crate) version: Option<ProductVersion>,
     /// This version or later
@@ -544,7 +595,7 @@ pub(crate) enum ReportsCommand {
 #[derive(Debug, Clone, Args)]
 #[group(id = "filter", required = true, multiple = true)]
 pub(crate) struct FilterArgs {
-    /// Exactly this version (1.0, v1.2.3 and refs/tags/v1.2.3 are accepted)
+    /// Exactly this version (1.0, v1.2.3, refs/tags/v1.2.3 and release/1.2.3 are accepted)
     #[arg(long = "version", value_name = "V", value_parser = parse_version)]
     pub(crate) version: Option<ProductVersion>,
     /// This version or later
@@ -677,10 +728,19 @@ pub(crate) enum SchemeArg {
     StandardWebhooks,
 }
 
-/// Accepts versions as CI systems hand them over: `v1.2.3`, `refs/tags/v1.2.3`.
+/// Accepts versions as CI systems hand them over: `v1.2.3`, `refs/tags/v1.2.3`, and release
+/// branches `release/1.2.3` (also `refs/heads/release/1.2.3`, `release-1.2.3`). The version
+/// asked of the API is what is left.
 pub(crate) fn parse_version(text: &str) -> Result<ProductVersion, String> {
     let trimmed = text.trim();
-    let bare = trimmed.strip_prefix("refs/tags/").unwrap_or(trimmed);
+    let bare = trimmed
+        .strip_prefix("refs/tags/")
+        .or_else(|| trimmed.strip_prefix("refs/heads/"))
+        .unwrap_or(trimmed);
+    let bare = bare
+        .strip_prefix("release/")
+        .or_else(|| bare.strip_prefix("release-"))
+        .unwrap_or(bare);
     ProductVersion::parse(bare).map_err(|e| e.to_string())
 }
 
@@ -740,6 +800,10 @@ mod tests {
         );
         assert_eq!(parse_version("v1.0").expect("v").as_str(), "v1.0");
         assert!(parse_version("refs/heads/main").is_err());
+        for branch in ["release/1.2.3", "refs/heads/release/1.2.3", "release-1.2.3"] {
+            assert_eq!(parse_version(branch).expect(branch).as_str(), "1.2.3");
+        }
+        assert!(parse_version("release/next").is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod connect;
 mod demo;
 mod docs;
 mod gate;
+mod init;
 mod keygen;
 mod notify;
 mod output;
@@ -106,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Demo(args) => demo::run(args).await,
         Command::Completions(args) => docs::completions(&args),
         Command::Man(args) => docs::man(&cli.global, &args),
+        Command::Init(args) => init::run(&cli.global, &args),
     }
 }
 
