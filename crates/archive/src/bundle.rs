@@ -27,6 +27,9 @@ pub const ATTESTATION_PATH: &str = "attestation.intoto.jsonl";
 pub const SIGSTORE_PATH: &str = "attestation.sigstore.json";
 /// The manifest.
 pub const MANIFEST_PATH: &str = "manifest.json";
+/// The webhook delivery that brought a service bundle's reports, exactly as received.
+pub const DELIVERY_PATH: &str = "metadata/delivery.json";
+
 /// The checksums, for `sha256sum -c`.
 pub const SUMS_PATH: &str = "SHA256SUMS";
 
@@ -67,8 +70,11 @@ pub struct Evidence {
     pub selection: Value,
     /// The API's base URL.
     pub api_base_url: String,
-    /// The list responses, in order (none when reports were named by ID).
+    /// The list responses, in order (none when the reports came with a delivery).
     pub lists: Vec<ServedList>,
+    /// The webhook delivery that brought the reports, its body exactly as received (the
+    /// service's bundles), kept as `metadata/delivery.json`.
+    pub delivery: Option<Vec<u8>>,
     /// The archives, one per report.
     pub artifacts: Vec<Artifact>,
     /// When retrieval started, RFC 3339 UTC.
@@ -208,6 +214,14 @@ pub fn write_bundle(
         };
         let file = from_bytes(&path, &list.body);
         entries.push((path, Source::Bytes(list.body.clone()), file));
+    }
+    if let Some(body) = &evidence.delivery {
+        let path = DELIVERY_PATH;
+        entries.push((
+            path.into(),
+            Source::Bytes(body.clone()),
+            from_bytes(path, body),
+        ));
     }
     let pem = public.to_public_key_pem().into_bytes();
     entries.push((

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use procurize_core::{Client, Report, Uuid, VersionFilter};
+use procurize_core::{Client, ProductVersion, Report, Uuid, VersionFilter};
 use serde_json::json;
 
 use crate::bundle::{Artifact, Evidence, ServedList};
@@ -20,8 +20,17 @@ pub enum Selection {
         /// The projects, by name; empty for every project.
         projects: Vec<String>,
     },
-    /// These reports.
+    /// These reports, by ID. Their metadata is found by listing every version of the
+    /// organization (the list's paging is bounded); an ID the list does not know is an error.
     Reports(Vec<Uuid>),
+    /// Reports whose metadata the caller already holds (the service: from the signed delivery),
+    /// with the delivery's body exactly as received, kept in the bundle. Nothing is listed.
+    Delivered {
+        /// The reports.
+        reports: Vec<Report>,
+        /// The delivery's body, byte for byte (`None` when it was not kept).
+        body: Option<Vec<u8>>,
+    },
 }
 
 /// Lists and downloads the reports of `selection` into `work` (one archive per report, streamed
@@ -65,10 +74,14 @@ pub async fn collect(
                 selection,
             )
         }
-        Selection::Reports(ids) => (
-            ids.iter().map(|id| (*id, None)).collect(),
+        Selection::Reports(ids) => {
+            let (reports, lists) = listed(client, ids).await?;
+            (reports, lists, json!({ "reports": ids }))
+        }
+        Selection::Delivered { reports, .. } => (
+            reports.iter().map(|r| (r.id, Some(r.clone()))).collect(),
             Vec::new(),
-            json!({ "reports": ids }),
+            json!({ "reports": reports.iter().map(|r| r.id).collect::<Vec<_>>(), "delivered": true }),
         ),
     };
     if reports.is_empty() {
@@ -116,11 +129,52 @@ pub async fn collect(
         selection: selection_json,
         api_base_url: client.base_url().to_string(),
         lists,
+        delivery: match selection {
+            Selection::Delivered { body, .. } => body.clone(),
+            _ => None,
+        },
         artifacts,
         retrieval_started,
         retrieval_finished: clock(),
         tool_version: tool_version.to_owned(),
     })
+}
+
+/// Every version of the organization, for finding reports by ID: a lenient `0`, so `minver=0`.
+fn every_version() -> VersionFilter {
+    VersionFilter::at_least(ProductVersion::parse("0").unwrap_or_else(|_| unreachable!()))
+}
+
+/// The metadata of `ids` from the list of every version, and the list's pages as served; an
+/// ID the list does not hold is an error naming it.
+async fn listed(
+    client: &Client,
+    ids: &[Uuid],
+) -> Result<(Vec<(Uuid, Option<Report>)>, Vec<ServedList>), ArchiveError> {
+    let listing = client.list_reports_detailed(&every_version()).await?;
+    let known = &listing.reports.reports;
+    let mut reports = Vec::with_capacity(ids.len());
+    for id in ids {
+        // The newest upload when the list holds the same ID more than once.
+        let report = known
+            .iter()
+            .filter(|r| r.id == *id)
+            .max_by(|a, b| a.upload_date.cmp(&b.upload_date))
+            .ok_or(ArchiveError::ReportNotListed {
+                report: *id,
+                listed: known.len(),
+            })?;
+        reports.push((*id, Some(report.clone())));
+    }
+    let lists = listing
+        .pages
+        .into_iter()
+        .map(|p| ServedList {
+            url: p.url,
+            body: p.body,
+        })
+        .collect();
+    Ok((reports, lists))
 }
 
 /// The reports of `projects` (all of them when it is empty); a project without a report is an

@@ -15,8 +15,9 @@ mod keys;
 mod verify;
 
 pub use bundle::{
-    ATTESTATION_PATH, Artifact, BUNDLE_FORMAT, BundleFile, Evidence, MANIFEST_PATH, PREDICATE_TYPE,
-    SIGSTORE_BUNDLE_MEDIA_TYPE, SIGSTORE_PATH, SUMS_PATH, ServedList, Written, write_bundle,
+    ATTESTATION_PATH, Artifact, BUNDLE_FORMAT, BundleFile, DELIVERY_PATH, Evidence, MANIFEST_PATH,
+    PREDICATE_TYPE, SIGSTORE_BUNDLE_MEDIA_TYPE, SIGSTORE_PATH, SUMS_PATH, ServedList, Written,
+    write_bundle,
 };
 pub use collect::{Selection, collect};
 pub use inspect::{InnerFile, Limits, RATIO_FLOOR, inspect_archive};
@@ -46,6 +47,17 @@ pub enum ArchiveError {
         project: String,
         /// The projects that have reports, in name order.
         seen: Vec<String>,
+    },
+    /// A report asked for by ID is not in the organization's list of every version, so its
+    /// metadata (rating, counts, dates) cannot be put in the bundle.
+    #[error(
+        "report {report} is not in the organization's list of reports ({listed} listed, every version); check the ID"
+    )]
+    ReportNotListed {
+        /// The report asked for.
+        report: procurize_core::Uuid,
+        /// How many reports the list holds.
+        listed: usize,
     },
     /// A downloaded report archive failed validation.
     #[error("the archive of report {report} is invalid{}: {reason}", entry.as_ref().map(|e| format!(", entry `{e}`")).unwrap_or_default())]

@@ -179,8 +179,9 @@ async fn read_body(body: Body, limit: usize, headers: &HeaderMap) -> Result<Vec<
     Ok(bytes)
 }
 
-/// The events of a payload, one per report, identified by core's event identity.
-fn events_of(list: &ReportList) -> Result<Vec<NewEvent>, String> {
+/// The events of a payload, one per report, identified by core's event identity; each keeps
+/// the delivery's body.
+fn events_of(list: &ReportList, body: &Arc<str>) -> Result<Vec<NewEvent>, String> {
     list.event_ids()
         .zip(&list.reports)
         .enumerate()
@@ -189,6 +190,7 @@ fn events_of(list: &ReportList) -> Result<Vec<NewEvent>, String> {
             Ok(NewEvent {
                 key,
                 report: serde_json::to_string(report).map_err(|e| e.to_string())?,
+                delivery: body.clone(),
             })
         })
         .collect()
@@ -259,7 +261,11 @@ async fn handle(state: &AppState, request: Request) -> Result<Received, Rejectio
         // Nothing to store or act on; counted apart so an empty delivery is not an accepted one.
         return Ok(Received::Empty);
     }
-    let events = events_of(&list).map_err(Rejection::BadPayload)?;
+    // A body that parsed as JSON is UTF-8; kept as text for the evidence bundle.
+    let body: Arc<str> = String::from_utf8(body)
+        .map_err(|_| Rejection::BadPayload("the body is not UTF-8".into()))?
+        .into();
+    let events = events_of(&list, &body).map_err(Rejection::BadPayload)?;
     let accepted = state
         .committer
         .submit(events)

@@ -560,7 +560,7 @@ impl Workflow {
         let out = bundle_path(
             &target.folder,
             &job.key.organization_id.to_string(),
-            &report.id.to_string(),
+            &job.key.report_id.to_string(),
             job.key.upload_nanos,
         );
         let key = target.key.clone();
@@ -601,9 +601,19 @@ impl Workflow {
                 .format(&Rfc3339)
                 .unwrap_or_default()
         };
+        // The report's metadata and the delivery's body, as the signed delivery brought them.
+        let body = self
+            .store
+            .delivery(job.event)
+            .await?
+            .map(String::into_bytes);
+        let selection = Selection::Delivered {
+            reports: vec![report],
+            body,
+        };
         let evidence = collect(
             self.client(&organization)?,
-            &Selection::Reports(vec![report.id]),
+            &selection,
             work.path(),
             &Limits::default(),
             clock,
@@ -706,6 +716,7 @@ mod tests {
                     upload_nanos: 1,
                 },
                 report: "{}".into(),
+                delivery: "{}".into(),
             })
             .collect();
         let lease = handoff.lease(0).map(|lease| Lease { until, ..lease });

@@ -157,6 +157,7 @@ async fn a_delivery_the_database_refuses_leaves_the_rest_of_its_batch() {
             upload_nanos: 1,
         },
         report: report.into(),
+        delivery: "{}".into(),
     };
     // PostgreSQL's text cannot hold NUL: the middle delivery is refused, its neighbours are not.
     let results = store
@@ -232,6 +233,7 @@ async fn finishing_and_renewing_find_jobs_by_key_not_through_the_lease_index() {
                     upload_nanos: 1,
                 },
                 report: "{}".into(),
+                delivery: "{}".into(),
             })
             .collect();
         let leased = store

@@ -62,6 +62,21 @@ async fn a_delivery_runs_the_workflow_once_and_a_redelivery_changes_nothing() {
     let verification =
         verify_bundle(&bundles[0], &harness.key.public_key(), &Limits::default()).expect("reads");
     assert!(verification.valid, "{verification:?}");
+    // The bundle says which report it is (the delivery's object) and keeps the signed delivery
+    // byte for byte.
+    let mut zip =
+        zip::ZipArchive::new(std::fs::File::open(&bundles[0]).expect("opens")).expect("a ZIP");
+    let mut read = |name: &str| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut zip.by_name(name).expect(name), &mut bytes).expect(name);
+        bytes
+    };
+    assert_eq!(read("metadata/delivery.json"), delivery.body);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read("manifest.json")).expect("manifest");
+    let metadata = &manifest["reports"][0]["metadata"];
+    assert_eq!(metadata["securityRating"], "D", "{manifest:#}");
+    assert_eq!(metadata["projectName"], "Payments API", "{manifest:#}");
     assert_eq!(recorded.lock().expect("lock").posts.len(), 2);
 
     // The platform sends it again (same ID, same body): 200, no new job, no new side effect.

@@ -64,6 +64,9 @@ impl Store for FullDisk {
     async fn output(&self, _: EventRowId, _: Step) -> Result<Option<String>, ServerError> {
         Err(full())
     }
+    async fn delivery(&self, _: EventRowId) -> Result<Option<String>, ServerError> {
+        Err(full())
+    }
     async fn record_effect(&self, _: JobId, _: &str, _: i64) -> Result<(), ServerError> {
         Err(full())
     }

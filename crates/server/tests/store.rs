@@ -101,6 +101,7 @@ conformance!(
     a_batch_of_results_is_recorded_together,
     concurrent_claims_from_two_handles_never_share_a_job,
     the_store_describes_itself_without_secrets,
+    an_event_keeps_the_body_of_the_delivery_that_brought_it,
 );
 
 const ORG: Uuid = Uuid::from_u128(0x0123_4567_89ab_4def_8123_4567_89ab_cdef);
@@ -113,6 +114,11 @@ fn event(report: u128, upload: i64) -> NewEvent {
             upload_nanos: upload,
         },
         report: format!(r#"{{"id":"{}"}}"#, Uuid::from_u128(report)),
+        delivery: format!(
+            r#"{{"reports": [ {{"id":"{}"}} ]}}"#,
+            Uuid::from_u128(report)
+        )
+        .into(),
     }
 }
 
@@ -149,6 +155,54 @@ async fn state_of(store: &dyn Store, job: JobId) -> JobState {
         .find(|row| row.id == job)
         .unwrap_or_else(|| panic!("job {job} is not listed: {rows:?}"))
         .state
+}
+
+async fn an_event_keeps_the_body_of_the_delivery_that_brought_it(fixture: Fixture) {
+    let store = &*fixture.store;
+    let with = |mut event: NewEvent, body: &str| {
+        event.delivery = body.into();
+        event
+    };
+    // Two events of one delivery share its body; a later delivery of the same event (a
+    // duplicate, with other bytes) changes nothing.
+    let first = "{ \"reports\": [1, 2],\n  \"note\": \"会計 \\u00e9\" }  ";
+    accept(
+        store,
+        vec![
+            vec![with(event(1, 1), first), with(event(2, 1), first)],
+            vec![with(event(3, 1), "{}")],
+        ],
+        &[Step::Gate],
+    )
+    .await;
+    accept(
+        store,
+        vec![vec![with(event(1, 1), "{\"other\": true}")]],
+        &[Step::Gate],
+    )
+    .await;
+    let claimed = store
+        .claim("me", i64::MAX / 2, 60_000, 10)
+        .await
+        .expect("claims");
+    assert_eq!(claimed.len(), 3);
+    for job in claimed {
+        let expected = if job.key.report_id == Uuid::from_u128(3) {
+            "{}"
+        } else {
+            first
+        };
+        let kept = store.delivery(job.event).await.expect("reads");
+        assert_eq!(kept.as_deref(), Some(expected), "{}", job.key.report_id);
+    }
+    assert_eq!(
+        store
+            .delivery(procurize_server::store::EventRowId(i64::MAX))
+            .await
+            .expect("reads"),
+        None,
+        "an unknown event has no delivery"
+    );
 }
 
 async fn an_event_is_recorded_once_and_an_update_is_a_new_event(fixture: Fixture) {
@@ -744,5 +798,38 @@ async fn a_batch_of_results_is_recorded_together(fixture: Fixture) {
             .await
             .expect("reads"),
         Some("a".into())
+    );
+}
+
+/// A store written by the previous schema (2, no delivery bodies) opens: its events read as
+/// having no body, and new ones keep theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_store_of_schema_2_gains_delivery_bodies() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    {
+        let old = rusqlite::Connection::open(&path).expect("creates");
+        old.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE events (
+                 id INTEGER PRIMARY KEY, organization_id TEXT NOT NULL, report_id TEXT NOT NULL,
+                 upload_nanos INTEGER NOT NULL, report TEXT NOT NULL, received_at INTEGER NOT NULL,
+                 UNIQUE (organization_id, report_id, upload_nanos));
+             INSERT INTO events (organization_id, report_id, upload_nanos, report, received_at)
+                 VALUES ('o', 'r', 1, '{}', 1);
+             PRAGMA user_version = 2;",
+        )
+        .expect("the old schema");
+    }
+    let config = StoreConfig::Sqlite(SqliteConfig { path: path.clone() });
+    let store = store::open(&config, Role::Server).await.expect("opens");
+    let old = procurize_server::store::EventRowId(1);
+    assert_eq!(store.delivery(old).await.expect("reads"), None);
+    accept(&*store, vec![vec![event(7, 1)]], &[Step::Gate]).await;
+    let claimed = store.claim("me", i64::MAX / 2, 60_000, 10).await.expect("claims");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        store.delivery(claimed[0].event).await.expect("reads").as_deref(),
+        Some(&*event(7, 1).delivery)
     );
 }

@@ -205,6 +205,9 @@ pub struct NewEvent {
     pub key: EventKey,
     /// The report's JSON (one element of the payload's `reports`).
     pub report: String,
+    /// The body of the delivery that brought it, exactly as received (shared by the events of
+    /// one delivery): the evidence bundle keeps it.
+    pub delivery: std::sync::Arc<str>,
 }
 
 /// What the store made of one delivery.
@@ -416,6 +419,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The output of the event's job for `step`, once done.
     async fn output(&self, event: EventRowId, step: Step) -> Result<Option<String>, ServerError>;
+
+    /// The body of the delivery that first brought the event, exactly as received; `None` for
+    /// an event recorded before the store kept bodies.
+    async fn delivery(&self, event: EventRowId) -> Result<Option<String>, ServerError>;
 
     /// Records that a job delivered `key` (a channel and a fingerprint, for the notifier) so a
     /// later attempt does not repeat it.

@@ -84,6 +84,11 @@ CREATE TABLE jira_issues (
 ALTER TABLE jobs ADD CONSTRAINT jobs_leased_while_running
     CHECK ((state = 'running') = (lease_owner IS NOT NULL));
 ",
+    // The body of the delivery that brought each event, exactly as received, for the evidence
+    // bundle (events recorded before have none).
+    "
+ALTER TABLE events ADD COLUMN delivery TEXT;
+",
 ];
 
 /// The advisory lock taken while migrating (an arbitrary constant: "procurize" in ASCII).
@@ -286,9 +291,13 @@ impl PostgresStore {
                      SELECT * FROM unnest($1::INT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[])
                          WITH ORDINALITY AS i (delivery, organization_id, report_id, upload_nanos,
                                                report, position)),
+                 -- A delivery's body once in $12, whatever the number of its events.
                  new_events AS (
-                     INSERT INTO events (organization_id, report_id, upload_nanos, report, received_at)
-                     SELECT organization_id, report_id, upload_nanos, report, $6 FROM input
+                     INSERT INTO events (organization_id, report_id, upload_nanos, report, received_at,
+                                         delivery)
+                     SELECT organization_id, report_id, upload_nanos, report, $6,
+                            ($12::TEXT[])[delivery + 1]
+                     FROM input
                      ORDER BY position
                      ON CONFLICT (organization_id, report_id, upload_nanos) DO NOTHING
                      RETURNING id, organization_id, report_id, upload_nanos),
@@ -335,7 +344,11 @@ impl PostgresStore {
         let (first, later) = step_names(steps);
         let limit = limit_of(lease.map_or(0, |l| l.limit));
         let (owner, until) = (lease.map(|l| l.owner), lease.map(|l| l.until));
-        let params: [&(dyn ToSql + Sync); 11] = [
+        let delivered: Vec<&str> = deliveries
+            .iter()
+            .map(|events| events.first().map_or("", |e| &*e.delivery))
+            .collect();
+        let params: [&(dyn ToSql + Sync); 12] = [
             &index,
             &organizations,
             &reports,
@@ -347,6 +360,7 @@ impl PostgresStore {
             &limit,
             &owner,
             &until,
+            &delivered,
         ];
         let rows = pooled.client().query(&statement, &params).await?;
         let first = steps.first().copied().unwrap_or(Step::Gate);
@@ -399,8 +413,9 @@ impl PostgresStore {
                      SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[])
                          AS i (organization_id, report_id, upload_nanos, report)),
                  new_events AS (
-                     INSERT INTO events (organization_id, report_id, upload_nanos, report, received_at)
-                     SELECT organization_id, report_id, upload_nanos, report, $5 FROM input
+                     INSERT INTO events (organization_id, report_id, upload_nanos, report, received_at,
+                                         delivery)
+                     SELECT organization_id, report_id, upload_nanos, report, $5, $8 FROM input
                      ON CONFLICT (organization_id, report_id, upload_nanos) DO NOTHING
                      RETURNING id),
                  first_jobs AS (
@@ -427,7 +442,8 @@ impl PostgresStore {
             let reports: Vec<String> = events.iter().map(|e| e.key.report_id.to_string()).collect();
             let uploads: Vec<i64> = events.iter().map(|e| e.key.upload_nanos).collect();
             let bodies: Vec<&str> = events.iter().map(|e| e.report.as_str()).collect();
-            let params: [&(dyn ToSql + Sync); 7] = [
+            let delivery: &str = events.first().map_or("", |e| &*e.delivery);
+            let params: [&(dyn ToSql + Sync); 8] = [
                 &organizations,
                 &reports,
                 &uploads,
@@ -435,6 +451,7 @@ impl PostgresStore {
                 &now,
                 &first,
                 &later,
+                &delivery,
             ];
             // A savepoint per delivery: a failure undoes that delivery's writes only.
             let sp = tx.savepoint("delivery").await.map_err(&error)?;
@@ -665,6 +682,16 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(store_error("cannot read a step's output"))?;
+        Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+    }
+
+    async fn delivery(&self, event: EventRowId) -> Result<Option<String>, ServerError> {
+        let mut pooled = self.pool.get(Commit::Durable).await?;
+        let row = pooled
+            .client()
+            .query_opt("SELECT delivery FROM events WHERE id = $1", &[&event.0])
+            .await
+            .map_err(store_error("cannot read an event's delivery"))?;
         Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
     }
 

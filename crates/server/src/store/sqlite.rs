@@ -14,7 +14,7 @@ use super::{
 use crate::ServerError;
 
 /// The schema's version, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS events (
     upload_nanos    INTEGER NOT NULL,
     report          TEXT    NOT NULL,
     received_at     INTEGER NOT NULL,
+    delivery        TEXT,
     UNIQUE (organization_id, report_id, upload_nanos)
 );
 CREATE TABLE IF NOT EXISTS jobs (
@@ -138,6 +139,12 @@ impl Sqlite {
         }
         connection
             .execute_batch(SCHEMA)
+            // Schema 3 keeps each event's delivery body; older stores gain the column (their
+            // events have none).
+            .and_then(|()| match version {
+                1 | 2 => connection.execute_batch("ALTER TABLE events ADD COLUMN delivery TEXT"),
+                _ => Ok(()),
+            })
             .and_then(|()| {
                 connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             })
@@ -264,8 +271,9 @@ fn accept_one(
     let mut accepted = Accepted::default();
     let mut leased = Vec::new();
     let mut insert_event = tx.prepare_cached(
-        "INSERT INTO events (organization_id, report_id, upload_nanos, report, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO events (organization_id, report_id, upload_nanos, report, received_at,
+                             delivery)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (organization_id, report_id, upload_nanos) DO NOTHING",
     )?;
     let mut insert_job = tx.prepare_cached(
@@ -283,7 +291,8 @@ fn accept_one(
             event.key.report_id.to_string(),
             event.key.upload_nanos,
             event.report,
-            now
+            now,
+            &*event.delivery
         ])?;
         if inserted == 0 {
             accepted.duplicates += 1;
@@ -568,6 +577,18 @@ impl Sqlite {
             .optional()
             .map(Option::flatten)
             .map_err(store_error("cannot read a step's output"))
+    }
+
+    fn delivery(&self, EventRowId(event_id): EventRowId) -> Result<Option<String>, ServerError> {
+        self.read()
+            .query_row(
+                "SELECT delivery FROM events WHERE id = ?1",
+                params![event_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(store_error("cannot read an event's delivery"))
     }
 
     fn record_effect(&self, JobId(job): JobId, key: &str, now: i64) -> Result<(), ServerError> {
@@ -956,6 +977,10 @@ impl Store for SqliteStore {
 
     async fn output(&self, event: EventRowId, step: Step) -> Result<Option<String>, ServerError> {
         self.blocking(move |db| db.output(event, step)).await
+    }
+
+    async fn delivery(&self, event: EventRowId) -> Result<Option<String>, ServerError> {
+        self.blocking(move |db| db.delivery(event)).await
     }
 
     async fn record_effect(&self, job: JobId, key: &str, now: i64) -> Result<(), ServerError> {
