@@ -657,4 +657,42 @@ async fn project_scopes_the_bundle_and_several_projects_are_named() {
     ))
     .await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // Reports named by ID carry their metadata, found by listing every version; an ID the list
+    // does not know stops it, naming the ID, and writes nothing.
+    let one = dir.path().join("by-id.zip");
+    let out = output(archive(
+        &sim,
+        &key,
+        &one,
+        &["--report", "00000000-0000-0000-0000-000000000100"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&entries(&one)["manifest.json"]).expect("manifest");
+    let metadata = &manifest["reports"][0]["metadata"];
+    assert_eq!(
+        metadata["id"], "00000000-0000-0000-0000-000000000100",
+        "{manifest:#}"
+    );
+    assert!(metadata["securityRating"].is_string(), "{manifest:#}");
+    assert!(entries(&one).contains_key("metadata/reports.json"));
+    let unknown = dir.path().join("unknown.zip");
+    let out = output(archive(
+        &sim,
+        &key,
+        &unknown,
+        &["--report", "00000000-0000-0000-0000-0000000fffff"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "report 00000000-0000-0000-0000-0000000fffff is not in the organization's list"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!unknown.exists());
 }

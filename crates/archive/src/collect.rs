@@ -48,14 +48,7 @@ pub async fn collect(
     let (reports, lists, selection_json) = match selection {
         Selection::Versions { filter, projects } => {
             let listing = client.list_reports_detailed(filter).await?;
-            let lists = listing
-                .pages
-                .into_iter()
-                .map(|p| ServedList {
-                    url: p.url,
-                    body: p.body,
-                })
-                .collect();
+            let lists = served(listing.pages);
             let mut described = serde_json::Map::new();
             for (name, value) in filter.query_pairs() {
                 described.insert(name.to_owned(), json!(value));
@@ -140,6 +133,17 @@ pub async fn collect(
     })
 }
 
+/// The list's pages as the bundle keeps them.
+fn served(pages: Vec<procurize_core::RawPage>) -> Vec<ServedList> {
+    pages
+        .into_iter()
+        .map(|p| ServedList {
+            url: p.url,
+            body: p.body,
+        })
+        .collect()
+}
+
 /// Every version of the organization, for finding reports by ID: a lenient `0`, so `minver=0`.
 fn every_version() -> VersionFilter {
     VersionFilter::at_least(ProductVersion::parse("0").unwrap_or_else(|_| unreachable!()))
@@ -166,15 +170,7 @@ async fn listed(
             })?;
         reports.push((*id, Some(report.clone())));
     }
-    let lists = listing
-        .pages
-        .into_iter()
-        .map(|p| ServedList {
-            url: p.url,
-            body: p.body,
-        })
-        .collect();
-    Ok((reports, lists))
+    Ok((reports, served(listing.pages)))
 }
 
 /// The reports of `projects` (all of them when it is empty); a project without a report is an

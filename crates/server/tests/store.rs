@@ -826,10 +826,17 @@ async fn a_sqlite_store_of_schema_2_gains_delivery_bodies() {
     let old = procurize_server::store::EventRowId(1);
     assert_eq!(store.delivery(old).await.expect("reads"), None);
     accept(&*store, vec![vec![event(7, 1)]], &[Step::Gate]).await;
-    let claimed = store.claim("me", i64::MAX / 2, 60_000, 10).await.expect("claims");
+    let claimed = store
+        .claim("me", i64::MAX / 2, 60_000, 10)
+        .await
+        .expect("claims");
     assert_eq!(claimed.len(), 1);
     assert_eq!(
-        store.delivery(claimed[0].event).await.expect("reads").as_deref(),
+        store
+            .delivery(claimed[0].event)
+            .await
+            .expect("reads")
+            .as_deref(),
         Some(&*event(7, 1).delivery)
     );
 }
