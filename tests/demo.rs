@@ -214,15 +214,18 @@ async fn check_config_finds_missing_secrets_unknown_keys_and_bad_stores() {
     assert!(stderr(&result).contains("junk.db"), "{}", stderr(&result));
 }
 
-/// The README's complete example configuration parses, and with its secrets in place passes
+/// The configuration reference's complete example (docs/configuration.md) parses, and with its secrets in place passes
 /// `--check-config`.
 #[tokio::test]
 async fn the_readme_example_configuration_is_valid() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README");
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/configuration.md"
+    ))
+    .expect("docs/configuration.md");
     let start = readme
         .find("<!-- server-config:start -->")
-        .expect("the README marks its example configuration");
+        .expect("the page marks its example configuration");
     let end = readme
         .find("<!-- server-config:end -->")
         .expect("end marker");

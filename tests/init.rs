@@ -4,44 +4,8 @@
 
 mod common;
 
+use common::{check, procurize, run, stderr, stdout};
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-use common::{procurize, run, stderr, stdout};
-
-/// Whether `tool` runs here; in CI (which installs it, `.ci/run`) its absence fails the test.
-fn available(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found || std::env::var_os("CI").is_none(),
-        "CI installs {tool} (.ci/run)"
-    );
-    found
-}
-
-/// Runs `tool args… file` and fails with its output unless it succeeds.
-fn check(tool: &str, args: &[&str], file: &Path) {
-    if !available(tool) {
-        return;
-    }
-    let output = Command::new(tool)
-        .args(args)
-        .arg(file)
-        .output()
-        .expect("run the checker");
-    assert!(
-        output.status.success(),
-        "{tool} {args:?} {} failed:\n{}{}",
-        file.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 fn init(dir: &Path, args: &[&str]) -> std::process::Output {
     run(procurize().arg("init").args(args).arg("--dir").arg(dir))

@@ -23,32 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{procurize, run, stderr, stdout};
+use common::{available, procurize, run, stderr, stdout};
 use procurize_sim::{SAMPLE_ORGANIZATION, Simulator};
-
-/// Whether `tool` runs here; in CI its absence fails the test instead of skipping it.
-fn available(tool: &str) -> bool {
-    // `openssl version`, `strace --version`.
-    let version = if tool == "openssl" {
-        "version"
-    } else {
-        "--version"
-    };
-    let found = Command::new(tool)
-        .arg(version)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is required in CI (.ci/run installs it)"
-        );
-        eprintln!("{tool} not available; skipping");
-    }
-    found
-}
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")

@@ -1,12 +1,12 @@
 //! Helpers for the end-to-end tests: run the real `procurize` binary.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
 pub mod release;
 pub mod smtp;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 /// The `procurize` binary of this build; cargo builds it before running these tests.
 pub fn binary() -> PathBuf {
@@ -71,4 +71,48 @@ pub async fn served_list(sim: &procurize_sim::Simulator, version: &str) -> Vec<u
     let filter = procurize_core::VersionFilter::exact(version.parse().expect("version"));
     let listing = client.list_reports_detailed(&filter).await.expect("list");
     listing.pages[0].body.clone()
+}
+
+/// Whether `tool` runs here; in CI (which installs it, `.ci/run`) its absence fails the test
+/// instead of skipping it.
+pub fn available(tool: &str) -> bool {
+    // `openssl version`, `strace --version`.
+    let version = if tool == "openssl" {
+        "version"
+    } else {
+        "--version"
+    };
+    let found = Command::new(tool)
+        .arg(version)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is required in CI (.ci/run installs it)"
+        );
+        eprintln!("{tool} not available; skipping");
+    }
+    found
+}
+
+/// Runs `tool args… file` and fails with its output unless it succeeds.
+pub fn check(tool: &str, args: &[&str], file: &Path) {
+    if !available(tool) {
+        return;
+    }
+    let output = Command::new(tool)
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("run the checker");
+    assert!(
+        output.status.success(),
+        "{tool} {args:?} {} failed:\n{}{}",
+        file.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -8,11 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use procurize_core::{ProductVersion, SecurityRating, Uuid};
 use procurize_gate::RequiredReport;
 
-const EXIT_CODES: &str = "\
+const REPORTS_AFTER_HELP: &str = "\
 Exit status:
   0  success
-  1  the check failed (a gate failed, a bundle is invalid)
-  2  usage or configuration error
+  2  usage error (a bad version, report or organization ID)
   3  API, network or other runtime error";
 
 const ROOT_AFTER_HELP: &str = "\
@@ -45,6 +44,45 @@ pub(crate) struct Cli {
     pub(crate) global: Global,
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+/// The global options of the API client: only `reports`, `gate` and `archive` call the API
+/// (`sim webhook` takes the organization and the time-out for what it sends).
+const API_OPTIONS: [&str; 6] = ["base_url", "org", "timeout", "attempts", "ca_cert", "sim"];
+
+/// The command line as `procurize` parses it and documents it (help, man pages, completions):
+/// the derived definition, with the API's global options hidden from the commands that never
+/// call the API, where they would only mislead. They are still accepted there.
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    let mut command = Cli::command();
+    // Build first: that is when clap copies the global options into every subcommand.
+    command.build();
+    command.mut_subcommands(|sub| {
+        let hidden: &[&str] = match sub.get_name() {
+            "reports" | "gate" | "archive" | "help" => &[],
+            "sim" => &["base_url", "attempts", "ca_cert", "sim"],
+            _ => &API_OPTIONS,
+        };
+        hide(sub, hidden)
+    })
+}
+
+/// Hides the options `ids` on `command` and on each of its subcommands, in place (the order
+/// of commands and options is kept).
+fn hide(command: clap::Command, ids: &[&str]) -> clap::Command {
+    if ids.is_empty() {
+        return command;
+    }
+    command
+        .mut_args(|arg| {
+            if ids.contains(&arg.get_id().as_str()) {
+                arg.hide(true)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(|sub| hide(sub, ids))
 }
 
 /// Options every command takes.
@@ -142,7 +180,7 @@ pub(crate) enum Command {
     #[command(after_help = VERIFY_AFTER_HELP)]
     Verify(VerifyArgs),
     /// Make a key pair for signing evidence bundles: NAME.key (private) and NAME.pub
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = KEYGEN_AFTER_HELP)]
     Keygen(KeygenArgs),
     /// Run a local simulator of the Procurize API, or send it a webhook
     Sim(SimArgs),
@@ -295,7 +333,7 @@ pub(crate) struct StoreArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum JobsCommand {
     /// List jobs, newest first
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = JOBS_AFTER_HELP)]
     List {
         #[command(flatten)]
         store: StoreArgs,
@@ -310,7 +348,7 @@ pub(crate) enum JobsCommand {
         format: String,
     },
     /// Make a dead (or waiting) job due now, its attempts counted afresh
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = JOBS_AFTER_HELP)]
     Retry {
         #[command(flatten)]
         store: StoreArgs,
@@ -335,6 +373,35 @@ pub(crate) enum JobsCommand {
         older_than: u32,
     },
 }
+
+const KEYGEN_AFTER_HELP: &str = "\
+NAME's folder is created (mode 0700) when it does not exist.
+
+Exit status:
+  0  both files were written
+  2  usage error, or NAME.key or NAME.pub already exists (nothing is written)
+  3  a file could not be written";
+
+const SIM_AFTER_HELP: &str = "\
+Exit status:
+  0  stopped by SIGTERM or SIGINT
+  2  usage error or invalid --data
+  3  the address cannot be listened on, or the server failed";
+
+const SIM_WEBHOOK_AFTER_HELP: &str = "\
+The shared secret comes from the environment variable --secret-env names, never from the
+command line.
+
+Exit status:
+  0  the receiver answered 2xx
+  2  usage error, an empty secret, or a payload or --data that cannot be used
+  3  no attempt was answered 2xx";
+
+const JOBS_AFTER_HELP: &str = "\
+Exit status:
+  0  success
+  2  usage or configuration error; a job that is not there (or, for retry, is running or done)
+  3  the store failed";
 
 const PURGE_AFTER_HELP: &str = "\
 Only events whose every job is done are deleted; pending and dead jobs stay. A redelivery of a
@@ -584,10 +651,10 @@ fn parse_day(text: &str) -> Result<time::Date, String> {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ReportsCommand {
     /// List the reports of a product version or range of versions
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = REPORTS_AFTER_HELP)]
     List(ListArgs),
     /// Download the archive (HTML and PDF reports) of one or more reports
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = REPORTS_AFTER_HELP)]
     Download(DownloadArgs),
 }
 
@@ -632,7 +699,7 @@ pub(crate) struct DownloadArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true, after_help = EXIT_CODES)]
+#[command(args_conflicts_with_subcommands = true, after_help = SIM_AFTER_HELP)]
 pub(crate) struct SimArgs {
     #[command(subcommand)]
     pub(crate) command: Option<SimCommand>,
@@ -684,7 +751,7 @@ pub(crate) struct SimServeArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum SimCommand {
     /// Sign and POST a webhook delivery the way the platform does, retrying failures
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = SIM_WEBHOOK_AFTER_HELP)]
     Webhook(WebhookArgs),
 }
 
@@ -787,6 +854,39 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn api_options_are_shown_only_where_the_api_is_called() {
+        let command = command();
+        let shown = |path: &[&str], id: &str| {
+            let mut sub = &command;
+            for name in path {
+                sub = sub.find_subcommand(name).expect("subcommand");
+            }
+            let arg = sub.get_arguments().find(|a| a.get_id() == id);
+            arg.is_some_and(|a| !a.is_hide_set())
+        };
+        for path in [&["reports", "list"][..], &["gate"], &["archive"]] {
+            for id in API_OPTIONS {
+                assert!(shown(path, id), "{path:?} hides --{id}");
+            }
+        }
+        for path in [
+            &["verify"][..],
+            &["keygen"],
+            &["jobs", "retry"],
+            &["init"],
+            &["serve"],
+        ] {
+            for id in API_OPTIONS {
+                assert!(!shown(path, id), "{path:?} shows --{id}");
+            }
+            assert!(shown(path, "quiet"), "{path:?} hides --quiet");
+        }
+        assert!(shown(&["sim", "webhook"], "org"));
+        assert!(!shown(&["sim", "webhook"], "base_url"));
     }
 
     #[test]

@@ -4,14 +4,13 @@
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use clap::CommandFactory as _;
 
 use crate::Exit;
-use crate::args::{Cli, CompletionsArgs, Global, ManArgs};
+use crate::args::{self, CompletionsArgs, Global, ManArgs};
 
 /// Prints the completion script for a shell.
 pub(crate) fn completions(args: &CompletionsArgs) -> anyhow::Result<Exit> {
-    let mut command = Cli::command();
+    let mut command = args::command();
     // Into memory first: clap_complete panics on a write error, and a closed pipe is not a bug.
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "procurize", &mut script);
@@ -23,7 +22,7 @@ pub(crate) fn completions(args: &CompletionsArgs) -> anyhow::Result<Exit> {
 pub(crate) fn man(global: &Global, args: &ManArgs) -> anyhow::Result<Exit> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    clap_mangen::generate_to(Cli::command(), &args.out)
+    clap_mangen::generate_to(args::command(), &args.out)
         .with_context(|| format!("cannot write the man pages into {}", args.out.display()))?;
     if !global.quiet {
         let count = std::fs::read_dir(&args.out)

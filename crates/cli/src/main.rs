@@ -23,7 +23,7 @@ mod sim;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches as _;
 
 use crate::args::{Cli, ColorWhen, Command, Global, LogFormat};
 
@@ -75,7 +75,10 @@ fn main() -> ExitCode {
 }
 
 fn real_main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&args::command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init(&cli.global, &cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -45,3 +45,8 @@ pub use secret::{SecretError, SecretSource};
 pub use timestamp::Timestamp;
 pub use uuid::Uuid;
 pub use version::ProductVersion;
+
+/// The pages of `docs/` whose Rust examples are compiled as doctests, so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/simulator.md")]
+pub struct SimulatorPage;

@@ -454,10 +454,10 @@ fn an_empty_policy_is_the_default() {
 }
 
 #[test]
-fn the_readme_policy_example_is_valid_and_complete() {
-    let readme = include_str!("../../../README.md");
+fn the_reference_policy_example_is_valid_and_complete() {
+    let readme = include_str!("../../../docs/configuration.md");
     let start = readme
-        .find("A complete policy file")
+        .find("## The policy file")
         .expect("the example's heading");
     let block = &readme[start..];
     let body = block
@@ -465,7 +465,7 @@ fn the_readme_policy_example_is_valid_and_complete() {
         .and_then(|(_, rest)| rest.split_once("```"))
         .map(|(toml, _)| toml)
         .expect("a toml block");
-    let p = Policy::from_toml(body, "README.md").expect("the README's policy parses");
+    let p = Policy::from_toml(body, "configuration.md").expect("the reference's policy parses");
     assert_eq!(p.min_rating, SecurityRating::B);
     assert_eq!(p.max_vulnerabilities, Some(5));
     assert_eq!(p.max_age_days, Some(90));

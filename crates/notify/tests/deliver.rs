@@ -307,8 +307,8 @@ fn configuration_is_strict_and_errors_name_file_and_line() {
 }
 
 #[test]
-fn the_readme_configuration_example_is_valid() {
-    let readme = include_str!("../../../README.md");
+fn the_reference_configuration_example_is_valid() {
+    let readme = include_str!("../../../docs/configuration.md");
     let block = readme
         .split("```toml\n")
         .skip(1)

@@ -121,16 +121,19 @@ fn events_without_a_report_render_too() {
     }
 }
 
-/// The README's table of template variables names exactly the fields a template sees.
+/// The notifications page's table of template variables names exactly the fields a template sees.
 #[test]
-fn the_readme_lists_every_template_variable() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README");
+fn the_docs_list_every_template_variable() {
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/notifications.md"
+    ))
+    .expect("docs/notifications.md");
     let table = readme
         .split("<!-- template-variables -->")
         .nth(1)
         .and_then(|rest| rest.split("<!-- /template-variables -->").next())
-        .expect("the README marks its table of template variables");
+        .expect("the page marks its table of template variables");
     let listed: std::collections::BTreeSet<String> = table
         .lines()
         .filter_map(|line| line.strip_prefix("| `"))

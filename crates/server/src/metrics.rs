@@ -341,4 +341,34 @@ mod tests {
         assert!(down.contains("procurize_store_up 0\n"));
         assert!(!down.contains("procurize_jobs{"));
     }
+
+    /// `docs/service.md` lists exactly the metric families `/metrics` serves, and every outcome.
+    #[test]
+    fn the_docs_list_every_metric_and_outcome() {
+        let page = include_str!("../../../docs/service.md");
+        let table = page
+            .split("<!-- metrics -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- /metrics -->").next())
+            .expect("docs/service.md marks its table of metrics");
+        let listed: std::collections::BTreeSet<&str> = table
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|rest| rest.split('`').next())
+            .collect();
+        let text = Metrics::default().render(Some(&[]));
+        let served: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split(' ').next())
+            .collect();
+        assert_eq!(listed, served);
+        for outcome in DeliveryOutcome::ALL {
+            assert!(
+                table.contains(&format!("`{}`", outcome.as_str())),
+                "docs/service.md does not list the outcome {}",
+                outcome.as_str()
+            );
+        }
+    }
 }

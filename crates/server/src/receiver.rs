@@ -244,7 +244,7 @@ fn delivery_id(headers: &HeaderMap) -> String {
         .collect()
 }
 
-/// One delivery, in the order the README describes: read the body (bounded), verify the
+/// One delivery, in the order `docs/service.md` describes: read the body (bounded), verify the
 /// signature before anything else, parse, check the organization, record durably.
 async fn handle(state: &AppState, request: Request) -> Result<Received, Rejection> {
     let (parts, body) = request.into_parts();
