@@ -476,30 +476,59 @@ async fn sigstore_js_verifies_the_bundle_offline() {
     }
     let sim = Simulator::start_sample().await.expect("sim");
     let dir = tempfile::tempdir().expect("dir");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "min_rating = \"C\"\n").expect("write");
     for algorithm in ["p256", "ed25519"] {
         let (key, public) = keygen(dir.path(), algorithm, algorithm);
         let bundle = dir.path().join(format!("{algorithm}.zip"));
-        assert!(
-            output(archive(&sim, &key, &bundle, &["--version", "1.0"]))
-                .await
-                .status
-                .success()
-        );
+        let policy_arg = policy.to_str().expect("UTF-8 path");
+        let out = output(archive(
+            &sim,
+            &key,
+            &bundle,
+            &["--version", "1.0", "--policy", policy_arg],
+        ))
+        .await;
+        assert!(out.status.success(), "{}", stderr(&out));
         let files = entries(&bundle);
         let unpacked = dir.path().join(algorithm);
-        std::fs::create_dir_all(&unpacked).expect("mkdir");
-        for name in ["attestation.sigstore.json", "manifest.json"] {
+        std::fs::create_dir_all(unpacked.join("artifacts")).expect("mkdir");
+        let artifact = "artifacts/00000000-0000-0000-0000-000000000100.zip";
+        for name in [
+            "attestation.sigstore.json",
+            "manifest.json",
+            "verdict.sigstore.json",
+            artifact,
+        ] {
             std::fs::write(unpacked.join(name), &files[name]).expect("write");
         }
-        let node = |blob: &Path| {
+        let verify_with = |bundle: &str, blob: &Path, predicate: &str| {
             std::process::Command::new("node")
                 .arg(interop.join("sigstore-verify.cjs"))
-                .arg(unpacked.join("attestation.sigstore.json"))
+                .arg(unpacked.join(bundle))
                 .arg(&public)
                 .arg(blob)
-                .arg(procurize_archive::PREDICATE_TYPE)
+                .arg(predicate)
                 .output()
                 .expect("node")
+        };
+        // The gate's verdict is a Sigstore bundle sigstore-js accepts, over a report archive.
+        let out = verify_with(
+            "verdict.sigstore.json",
+            &unpacked.join(artifact),
+            procurize_archive::VSA_PREDICATE_TYPE,
+        );
+        assert!(
+            out.status.success(),
+            "{algorithm} verdict: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let node = |blob: &Path| {
+            verify_with(
+                "attestation.sigstore.json",
+                blob,
+                procurize_archive::PREDICATE_TYPE,
+            )
         };
         let out = node(&unpacked.join("manifest.json"));
         assert!(
@@ -695,4 +724,208 @@ async fn project_scopes_the_bundle_and_several_projects_are_named() {
         stderr(&out)
     );
     assert!(!unknown.exists());
+}
+
+/// The statement a DSSE envelope line carries (not verified: `procurize verify` does that).
+fn statement_of(envelope: &[u8]) -> serde_json::Value {
+    let envelope: procurize_archive::dsse::Envelope =
+        serde_json::from_slice(envelope.trim_ascii_end()).expect("envelope");
+    serde_json::from_slice(&base64_decode(&envelope.payload)).expect("statement")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex_lower(&sha2::Sha256::digest(bytes))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_signs_the_gates_verdict_into_the_bundle() {
+    let sim = Simulator::start_sample().await.expect("sim");
+    let dir = tempfile::tempdir().expect("dir");
+    let (key, public) = keygen(dir.path(), "signer", "p256");
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        "# every report must be rated A\nmin_rating = \"A\"\nmax_vulnerabilities = 0\n",
+    )
+    .expect("write");
+    let lenient = dir.path().join("lenient.toml");
+    std::fs::write(&lenient, "min_rating = \"E\"\n").expect("write");
+
+    for (policy, expected) in [(&strict, "FAILED"), (&lenient, "PASSED")] {
+        let bundle = dir.path().join(format!("{expected}.zip"));
+        let policy_arg = policy.to_str().expect("UTF-8 path");
+        let out = output(archive(
+            &sim,
+            &key,
+            &bundle,
+            &["--version", "v1.2.0", "--policy", policy_arg],
+        ))
+        .await;
+        // A failed gate is recorded, not an archive failure.
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("Gate verdict {expected} under file:")),
+            "{}",
+            stderr(&out)
+        );
+        let verified = verify(&bundle, &public);
+        assert_eq!(verified.status.code(), Some(0), "{}", stdout(&verified));
+        assert!(
+            stdout(&verified).contains(&format!("gate verdict: {expected} for 6 reports")),
+            "{}",
+            stdout(&verified)
+        );
+
+        let files = entries(&bundle);
+        // The policy, canonical: its digest is the verdict's.
+        let text = std::fs::read_to_string(policy).expect("policy");
+        let parsed = procurize_gate::Policy::from_toml(&text, "policy").expect("policy");
+        assert_eq!(files["metadata/policy.json"], parsed.canonical_json());
+        let statement = statement_of(&files["verdict.intoto.jsonl"]);
+        assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
+        assert_eq!(
+            statement["predicateType"],
+            "https://slsa.dev/verification_summary/v1"
+        );
+        let predicate = &statement["predicate"];
+        assert_eq!(predicate["verificationResult"], expected);
+        assert_eq!(
+            predicate["verifiedLevels"][0],
+            if expected == "PASSED" {
+                "PROCURIZE_SECURITY_GATE_PASSED"
+            } else {
+                "FAILED"
+            }
+        );
+        assert_eq!(
+            predicate["verifier"]["id"],
+            "https://github.com/procurize/procurize-pipeline/gate"
+        );
+        assert_eq!(predicate["timeVerified"], "2025-11-29T00:00:00Z");
+        assert_eq!(
+            predicate["policy"]["uri"],
+            format!("file:{}", policy.display())
+        );
+        assert_eq!(
+            predicate["policy"]["digest"]["sha256"],
+            sha256_hex(&files["metadata/policy.json"])
+        );
+        // Subjects: exactly the report archives, with their digests; inputs: the list served.
+        let subjects: BTreeMap<String, String> = statement["subject"]
+            .as_array()
+            .expect("subjects")
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().expect("name").to_owned(),
+                    s["digest"]["sha256"].as_str().expect("digest").to_owned(),
+                )
+            })
+            .collect();
+        let archives: BTreeMap<String, String> = files
+            .iter()
+            .filter(|(name, _)| name.starts_with("artifacts/"))
+            .map(|(name, bytes)| (name.clone(), sha256_hex(bytes)))
+            .collect();
+        assert_eq!(subjects, archives);
+        assert_eq!(
+            predicate["inputAttestations"][0]["uri"],
+            "metadata/reports.json"
+        );
+        assert_eq!(
+            predicate["inputAttestations"][0]["digest"]["sha256"],
+            sha256_hex(&files["metadata/reports.json"])
+        );
+        // The per-rule detail: the gate's own JSON outcome.
+        let detail = &predicate["https://github.com/procurize/procurize-pipeline/gate/v1"];
+        assert_eq!(detail["schemaVersion"], 1);
+        assert_eq!(
+            detail["status"],
+            if expected == "PASSED" { "pass" } else { "fail" }
+        );
+        // Every archived report is judged, or listed as superseded by a newer upload.
+        let judged = detail["reports"].as_array().expect("reports").len();
+        let superseded = detail["superseded"].as_array().expect("superseded").len();
+        assert_eq!(judged + superseded, 6, "{detail:#}");
+        // Machines get the verdict too; VERIFY.md says how to check it.
+        let json = run(procurize()
+            .arg("verify")
+            .arg(&bundle)
+            .arg("--key")
+            .arg(&public)
+            .args(["--format", "json"]));
+        let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+        assert_eq!(report["verdict"]["result"], expected);
+        assert!(String::from_utf8_lossy(&files["VERIFY.md"]).contains("verdict.sigstore.json"));
+    }
+
+    // Tampering with the verdict is found, with its own reason.
+    let bundle = dir.path().join("FAILED.zip");
+    let (other_key, _) = keygen(dir.path(), "other", "p256");
+    let other = procurize_archive::SigningKey::from_pkcs8_pem(
+        &std::fs::read_to_string(&other_key).expect("key"),
+    )
+    .expect("key");
+    let cases: Vec<(&str, Tamper<'_>, &str)> = vec![
+        (
+            "verdict-resigned",
+            Box::new(move |files| {
+                // FAILED turned into PASSED and signed again, by another key.
+                let mut statement = statement_of(&files["verdict.intoto.jsonl"]);
+                statement["predicate"]["verificationResult"] = "PASSED".into();
+                let forged = procurize_archive::dsse::Envelope::sign(
+                    "application/vnd.in-toto+json",
+                    &serde_json::to_vec(&statement).expect("json"),
+                    &other,
+                );
+                files.insert(
+                    "verdict.intoto.jsonl".into(),
+                    serde_json::to_vec(&forged).expect("json"),
+                );
+            }),
+            "(the verdict is not trusted)",
+        ),
+        (
+            "policy-replaced",
+            Box::new(|files| {
+                files.insert("metadata/policy.json".into(), b"{}\n".to_vec());
+            }),
+            "metadata/policy.json is not the policy the verdict names",
+        ),
+        (
+            "verdict-removed",
+            Box::new(|files| {
+                files.remove("verdict.intoto.jsonl");
+            }),
+            "verdict.intoto.jsonl is missing",
+        ),
+    ];
+    for (name, change, expected) in cases {
+        let tampered = dir.path().join(format!("{name}.zip"));
+        rewrite(&bundle, &tampered, change);
+        let out = verify(&tampered, &public);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stdout(&out));
+        assert!(stdout(&out).contains(expected), "{name}: {}", stdout(&out));
+        assert!(!stdout(&out).contains("gate verdict:"), "{name}");
+    }
+    // A policy that does not parse stops it before anything is written.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "min_rating = \"Z\"\n").expect("write");
+    let out_path = dir.path().join("never.zip");
+    let broken_arg = broken.to_str().expect("UTF-8 path");
+    let out = output(archive(
+        &sim,
+        &key,
+        &out_path,
+        &["--version", "v1.2.0", "--policy", broken_arg],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("broken.toml:1"), "{}", stderr(&out));
+    assert!(!out_path.exists());
 }

@@ -13,6 +13,9 @@ use zip::write::SimpleFileOptions;
 
 use crate::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::inspect::media_type;
+use crate::verdict::{
+    POLICY_PATH, VERDICT_PATH, VERDICT_SIGSTORE_PATH, VSA_PREDICATE_TYPE, Verdict, statement,
+};
 use crate::{ArchiveError, InnerFile, SigningKey};
 
 /// The bundle format this crate writes.
@@ -83,6 +86,9 @@ pub struct Evidence {
     pub retrieval_finished: String,
     /// The tool's version.
     pub tool_version: String,
+    /// The gate's verdict on these reports, when the gate was evaluated: signed into the
+    /// bundle as a second statement ([`VERDICT_PATH`]) beside the policy ([`POLICY_PATH`]).
+    pub verdict: Option<Verdict>,
 }
 
 /// A file in the bundle, as the manifest and the statement describe it.
@@ -134,9 +140,9 @@ fn from_bytes(path: &str, bytes: &[u8]) -> BundleFile {
     )
 }
 
-/// The `VERIFY.md` text.
-fn verify_instructions(key_id: &str) -> String {
-    format!(
+/// The `VERIFY.md` text; with a verdict, how to check the verdict too.
+fn verify_instructions(key_id: &str, verdict: bool) -> String {
+    let mut text = format!(
         r#"# Verifying this evidence bundle
 
 This bundle holds SonarQube security reports exactly as Procurize served them, a manifest that
@@ -162,7 +168,26 @@ With coreutils, after unzipping:
 
     sha256sum -c {SUMS_PATH}
 "#
-    )
+    );
+    if verdict {
+        text.push_str(&format!(
+            r#"
+## The gate's verdict
+
+`{VERDICT_PATH}` is a second statement, signed with the same key: a SLSA Verification Summary
+Attestation (`{VSA_PREDICATE_TYPE}`) saying whether the reports in `artifacts/` passed the
+security gate, when, and under which policy. The policy is `{POLICY_PATH}`; its SHA-256 is the
+verdict's `policy.digest.sha256`, and the gate's per-rule detail is in the predicate's
+`https://github.com/procurize/procurize-pipeline/gate/v1` field. `procurize verify` checks it
+and prints the verdict. With cosign, for one report archive:
+
+    cosign verify-blob-attestation --key signer.pub --insecure-ignore-tlog \
+      --type {VSA_PREDICATE_TYPE} \
+      --bundle {VERDICT_SIGSTORE_PATH} --new-bundle-format artifacts/<report-id>.zip
+"#
+        ));
+    }
+    text
 }
 
 /// The options of a bundle entry: fixed time and permissions; stored when already compressed.
@@ -223,13 +248,16 @@ pub fn write_bundle(
             from_bytes(path, body),
         ));
     }
+    if let Some(verdict) = &evidence.verdict {
+        entries.extend(verdict_entries(evidence, verdict, &entries, key)?);
+    }
     let pem = public.to_public_key_pem().into_bytes();
     entries.push((
         "signer.pub".into(),
         Source::Bytes(pem.clone()),
         from_bytes("signer.pub", &pem),
     ));
-    let instructions = verify_instructions(&key_id).into_bytes();
+    let instructions = verify_instructions(&key_id, evidence.verdict.is_some()).into_bytes();
     entries.push((
         "VERIFY.md".into(),
         Source::Bytes(instructions.clone()),
@@ -271,19 +299,7 @@ pub fn write_bundle(
         "predicateType": PREDICATE_TYPE,
         "predicate": predicate(evidence),
     });
-    let statement_bytes =
-        serde_json::to_vec(&statement).map_err(|e| ArchiveError::Io(e.to_string()))?;
-    let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &statement_bytes, key);
-    let mut line = serde_json::to_vec(&envelope).map_err(|e| ArchiveError::Io(e.to_string()))?;
-    line.push(b'\n');
-    let sigstore = pretty(&json!({
-        "mediaType": SIGSTORE_BUNDLE_MEDIA_TYPE,
-        "verificationMaterial": {
-            "publicKey": { "hint": key_id },
-            "tlogEntries": [],
-        },
-        "dsseEnvelope": envelope,
-    }));
+    let (line, sigstore) = sign(&statement, key)?;
     let mut files: Vec<BundleFile> = entries.iter().map(|e| e.2.clone()).collect();
     for (path, bytes) in [(ATTESTATION_PATH, line), (SIGSTORE_PATH, sigstore)] {
         files.push(from_bytes(path, &bytes));
@@ -354,6 +370,75 @@ pub fn write_bundle(
     })
 }
 
+/// A statement signed: its DSSE envelope as one JSON line, and as a Sigstore bundle v0.3 with a
+/// public-key hint.
+fn sign(statement: &Value, key: &SigningKey) -> Result<(Vec<u8>, Vec<u8>), ArchiveError> {
+    let statement_bytes =
+        serde_json::to_vec(statement).map_err(|e| ArchiveError::Io(e.to_string()))?;
+    let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &statement_bytes, key);
+    let mut line = serde_json::to_vec(&envelope).map_err(|e| ArchiveError::Io(e.to_string()))?;
+    line.push(b'\n');
+    let sigstore = pretty(&json!({
+        "mediaType": SIGSTORE_BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": {
+            "publicKey": { "hint": key.public_key().key_id() },
+            "tlogEntries": [],
+        },
+        "dsseEnvelope": envelope,
+    }));
+    Ok((line, sigstore))
+}
+
+/// The policy and the signed verdict, as bundle entries. The verdict's subjects are the report
+/// archives among `entries`; its inputs, the metadata files the gate read.
+fn verdict_entries(
+    evidence: &Evidence,
+    verdict: &Verdict,
+    entries: &[(String, Source, BundleFile)],
+    key: &SigningKey,
+) -> Result<Vec<(String, Source, BundleFile)>, ArchiveError> {
+    let described = |prefix: &str| -> Vec<(String, String)> {
+        entries
+            .iter()
+            .filter(|(path, _, _)| path.starts_with(prefix))
+            .map(|(path, _, file)| (path.clone(), file.sha256.clone()))
+            .collect()
+    };
+    let policy = from_bytes(POLICY_PATH, &verdict.policy);
+    let resource = evidence
+        .lists
+        .first()
+        .map(|l| l.url.clone())
+        .or_else(|| evidence.artifacts.first().map(|a| a.url.clone()))
+        .unwrap_or_default();
+    let statement = statement(
+        verdict,
+        &policy.sha256,
+        &described("artifacts/"),
+        &described("metadata/"),
+        &resource,
+        &evidence.tool_version,
+    );
+    let (line, sigstore) = sign(&statement, key)?;
+    Ok(vec![
+        (
+            POLICY_PATH.into(),
+            Source::Bytes(verdict.policy.clone()),
+            policy,
+        ),
+        (
+            VERDICT_PATH.into(),
+            Source::Bytes(line.clone()),
+            from_bytes(VERDICT_PATH, &line),
+        ),
+        (
+            VERDICT_SIGSTORE_PATH.into(),
+            Source::Bytes(sigstore.clone()),
+            from_bytes(VERDICT_SIGSTORE_PATH, &sigstore),
+        ),
+    ])
+}
+
 fn pretty(value: &Value) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
     bytes.push(b'\n');
@@ -385,6 +470,12 @@ fn manifest(evidence: &Evidence, files: &[BundleFile]) -> Value {
         "retrieval": { "started": evidence.retrieval_started, "finished": evidence.retrieval_finished },
         "files": files,
         "reports": reports,
+        "verdict": evidence.verdict.as_ref().map(|v| json!({
+            "result": v.result,
+            "timeVerified": v.time_verified,
+            "policy": { "uri": v.policy_uri, "path": POLICY_PATH },
+            "attestation": VERDICT_PATH,
+        })),
     })
 }
 

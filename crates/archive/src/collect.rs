@@ -130,6 +130,7 @@ pub async fn collect(
         retrieval_started,
         retrieval_finished: clock(),
         tool_version: tool_version.to_owned(),
+        verdict: None,
     })
 }
 

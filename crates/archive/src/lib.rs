@@ -12,6 +12,7 @@ mod collect;
 pub mod dsse;
 mod inspect;
 mod keys;
+mod verdict;
 mod verify;
 
 pub use bundle::{
@@ -22,6 +23,10 @@ pub use bundle::{
 pub use collect::{Selection, collect};
 pub use inspect::{InnerFile, Limits, RATIO_FLOOR, inspect_archive};
 pub use keys::{Algorithm, PublicKey, SigningKey, write_key_pair};
+pub use verdict::{
+    GATE_EXTENSION, PASSED_LEVEL, POLICY_PATH, VERDICT_PATH, VERDICT_SIGSTORE_PATH, VERIFIER_ID,
+    VSA_PREDICATE_TYPE, Verdict, VerdictSummary, VerificationResult,
+};
 pub use verify::{Verification, verify_bundle};
 
 /// What can go wrong while archiving or verifying.

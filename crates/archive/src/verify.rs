@@ -13,6 +13,9 @@ use crate::bundle::{
     ATTESTATION_PATH, MANIFEST_PATH, SIGSTORE_BUNDLE_MEDIA_TYPE, SIGSTORE_PATH, SUMS_PATH,
 };
 use crate::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
+use crate::verdict::{
+    POLICY_PATH, VERDICT_PATH, VERDICT_SIGSTORE_PATH, VSA_PREDICATE_TYPE, VerdictSummary,
+};
 use crate::{ArchiveError, InnerFile, Limits, PublicKey, inspect_archive};
 
 /// The result of a verification: valid, or every reason it is not.
@@ -27,6 +30,8 @@ pub struct Verification {
     pub files: usize,
     /// The key the signature was checked with.
     pub key_id: String,
+    /// The gate's signed verdict, when the bundle holds one and it checked out.
+    pub verdict: Option<VerdictSummary>,
 }
 
 /// Verifies the bundle at `path` with `key`. `Err` only when the bundle cannot be read at all.
@@ -38,19 +43,21 @@ pub fn verify_bundle(
     let file = std::fs::File::open(path)
         .map_err(|e| ArchiveError::Io(format!("cannot read {}: {e}", path.display())))?;
     let mut problems = Vec::new();
-    let finish = |problems: Vec<String>, files: usize| Verification {
-        valid: problems.is_empty(),
-        problems,
-        files,
-        key_id: key.key_id(),
-    };
+    let finish =
+        |problems: Vec<String>, files: usize, verdict: Option<VerdictSummary>| Verification {
+            valid: problems.is_empty(),
+            verdict: verdict.filter(|_| problems.is_empty()),
+            problems,
+            files,
+            key_id: key.key_id(),
+        };
 
     // The outer ZIP: safe names, no tricks, every CRC right; and the digest of every file.
     let listing = match inspect_archive(std::io::BufReader::new(&file), limits) {
         Ok(listing) => listing,
         Err(e) => {
             problems.push(format!("bundle: {e}"));
-            return Ok(finish(problems, 0));
+            return Ok(finish(problems, 0, None));
         }
     };
     let digests: BTreeMap<&str, &InnerFile> =
@@ -66,31 +73,9 @@ pub fn verify_bundle(
                 })
                 .ok()
         });
-    let statement: Option<Value> = envelope.as_ref().and_then(|envelope| {
-        match envelope.verify(std::slice::from_ref(key), 1, &[IN_TOTO_PAYLOAD_TYPE]) {
-            Ok(verified) => serde_json::from_slice(&verified.payload)
-                .map_err(|e| problems.push(format!("the signed statement is not JSON: {e}")))
-                .ok(),
-            Err(e) => {
-                let named: Vec<&str> = envelope
-                    .signatures
-                    .iter()
-                    .map(|s| s.keyid.as_str())
-                    .filter(|k| !k.is_empty())
-                    .collect();
-                let hint = if named.is_empty() || named.contains(&key.key_id().as_str()) {
-                    String::new()
-                } else {
-                    format!("; the envelope was signed by key {}", named.join(", "))
-                };
-                problems.push(format!(
-                    "{e} {}{hint} (the statement is not trusted)",
-                    key.key_id()
-                ));
-                None
-            }
-        }
-    });
+    let statement: Option<Value> = envelope
+        .as_ref()
+        .and_then(|envelope| signed_statement(envelope, key, "statement", &mut problems));
 
     // The convenience copy of the key: a different one means the wrong key was given, or the
     // bundle was re-signed.
@@ -145,10 +130,12 @@ pub fn verify_bundle(
     }
 
     // The manifest: every file, and every file inside each report archive.
+    let mut declared_verdict = None;
     if let Some(bytes) = read_entry(&mut zip, MANIFEST_PATH, &mut problems) {
         match serde_json::from_slice::<Value>(&bytes) {
             Err(e) => problems.push(format!("{MANIFEST_PATH} is not JSON: {e}")),
             Ok(manifest) => {
+                declared_verdict = manifest["verdict"]["result"].as_str().map(str::to_owned);
                 for entry in manifest["files"].as_array().into_iter().flatten() {
                     let name = entry["path"].as_str().unwrap_or_default();
                     match digests.get(name) {
@@ -219,8 +206,143 @@ pub fn verify_bundle(
             }
         }
     }
+    let verdict = (declared_verdict.is_some() || digests.contains_key(VERDICT_PATH))
+        .then(|| {
+            verify_verdict(
+                &mut zip,
+                &digests,
+                key,
+                declared_verdict.as_deref(),
+                &mut problems,
+            )
+        })
+        .flatten();
     problems.dedup();
-    Ok(finish(problems, listing.len()))
+    Ok(finish(problems, listing.len(), verdict))
+}
+
+/// Checks an envelope's signature with `key` and reads the statement it signs, or records why
+/// it cannot be trusted. `what` names the statement in problems.
+fn signed_statement(
+    envelope: &Envelope,
+    key: &PublicKey,
+    what: &str,
+    problems: &mut Vec<String>,
+) -> Option<Value> {
+    match envelope.verify(std::slice::from_ref(key), 1, &[IN_TOTO_PAYLOAD_TYPE]) {
+        Ok(verified) => serde_json::from_slice(&verified.payload)
+            .map_err(|e| problems.push(format!("the signed {what} is not JSON: {e}")))
+            .ok(),
+        Err(e) => {
+            let named: Vec<&str> = envelope
+                .signatures
+                .iter()
+                .map(|s| s.keyid.as_str())
+                .filter(|k| !k.is_empty())
+                .collect();
+            let hint = if named.is_empty() || named.contains(&key.key_id().as_str()) {
+                String::new()
+            } else {
+                format!("; the envelope was signed by key {}", named.join(", "))
+            };
+            problems.push(format!(
+                "{e} {}{hint} (the {what} is not trusted)",
+                key.key_id()
+            ));
+            None
+        }
+    }
+}
+
+/// The gate's verdict: signed with the same key, a Verification Summary Attestation whose
+/// subjects are exactly the bundle's report archives, whose policy digest is the bundle's
+/// policy file, and whose result is the one the manifest declares; its Sigstore copy carries
+/// the same envelope.
+fn verify_verdict<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    digests: &BTreeMap<&str, &InnerFile>,
+    key: &PublicKey,
+    declared: Option<&str>,
+    problems: &mut Vec<String>,
+) -> Option<VerdictSummary> {
+    let before = problems.len();
+    let envelope: Envelope = read_entry(zip, VERDICT_PATH, problems).and_then(|bytes| {
+        serde_json::from_slice(bytes.trim_ascii_end())
+            .map_err(|e| problems.push(format!("{VERDICT_PATH} is not a DSSE envelope: {e}")))
+            .ok()
+    })?;
+    if let Some(bytes) = read_entry(zip, VERDICT_SIGSTORE_PATH, problems) {
+        let copy = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|b| serde_json::from_value::<Envelope>(b["dsseEnvelope"].clone()).ok());
+        if copy.as_ref() != Some(&envelope) {
+            problems.push(format!(
+                "{VERDICT_SIGSTORE_PATH} does not carry the same envelope as {VERDICT_PATH}"
+            ));
+        }
+    }
+    let statement = signed_statement(&envelope, key, "verdict", problems)?;
+    let predicate = &statement["predicate"];
+    if statement["predicateType"] != VSA_PREDICATE_TYPE {
+        problems.push(format!(
+            "{VERDICT_PATH} is not a Verification Summary Attestation ({VSA_PREDICATE_TYPE})"
+        ));
+    }
+    let subjects: BTreeMap<&str, &str> = statement["subject"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some((s["name"].as_str()?, s["digest"]["sha256"].as_str()?)))
+        .collect();
+    let archives: BTreeMap<&str, &str> = digests
+        .iter()
+        .filter(|(name, _)| name.starts_with("artifacts/"))
+        .map(|(name, file)| (*name, file.sha256.as_str()))
+        .collect();
+    if subjects != archives {
+        problems.push(format!(
+            "the verdict's subjects are not the bundle's report archives ({} named, {} in the bundle, or a digest differs)",
+            subjects.len(),
+            archives.len()
+        ));
+    }
+    let policy_sha256 = predicate["policy"]["digest"]["sha256"]
+        .as_str()
+        .unwrap_or_default();
+    match digests.get(POLICY_PATH) {
+        None => problems.push(format!(
+            "{POLICY_PATH} is missing; the verdict names a policy"
+        )),
+        Some(file) if file.sha256 != policy_sha256 => problems.push(format!(
+            "{POLICY_PATH} is not the policy the verdict names (sha256 {policy_sha256})"
+        )),
+        Some(_) => {}
+    }
+    let result = predicate["verificationResult"].as_str().unwrap_or_default();
+    if !matches!(result, "PASSED" | "FAILED") {
+        problems.push(format!(
+            "the verdict's verificationResult `{result}` is neither PASSED nor FAILED"
+        ));
+    }
+    if declared != Some(result) {
+        problems.push(format!(
+            "{MANIFEST_PATH} declares the verdict {}, the signed verdict says {result}",
+            declared.unwrap_or("(none)")
+        ));
+    }
+    (problems.len() == before).then(|| VerdictSummary {
+        result: result.to_owned(),
+        time_verified: predicate["timeVerified"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        policy_uri: predicate["policy"]["uri"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        policy_sha256: policy_sha256.to_owned(),
+        reports: subjects.len(),
+    })
 }
 
 /// Reads one small entry, or records why it cannot be.

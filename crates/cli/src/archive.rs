@@ -4,9 +4,11 @@ use std::io::Write;
 
 use anyhow::Context as _;
 use procurize_archive::{
-    Limits, PublicKey, Selection, SigningKey, collect, verify_bundle, write_bundle,
+    Evidence, Limits, PublicKey, Selection, SigningKey, Verdict, VerificationResult, collect,
+    verify_bundle, write_bundle,
 };
-use procurize_core::VersionFilter;
+use procurize_core::{ProductVersion, VersionFilter};
+use procurize_gate::render::{self, Context};
 use time::format_description::well_known::Rfc3339;
 
 use crate::args::{ArchiveArgs, Global, VerifyArgs};
@@ -74,6 +76,17 @@ fn scope_notice(selection: &Selection, evidence: &procurize_archive::Evidence) -
 
 pub(crate) async fn run(global: &Global, args: ArchiveArgs) -> anyhow::Result<Exit> {
     let key = signing_key(&args)?;
+    // Read before anything is downloaded: a bad policy is the caller's to fix first.
+    let policy = match &args.policy {
+        Some(path) => {
+            let mut policy = crate::gate::read_policy(path)?;
+            if !args.projects.is_empty() {
+                policy.projects = args.projects.clone();
+            }
+            Some((path, policy))
+        }
+        None => None,
+    };
     if args.out.exists() {
         return Err(UsageError(format!(
             "{} already exists; not overwriting it",
@@ -109,15 +122,18 @@ pub(crate) async fn run(global: &Global, args: ArchiveArgs) -> anyhow::Result<Ex
         .prefix(&procurize_core::fs::temp_prefix(".procurize-archive-"))
         .tempdir_in(&folder)
         .with_context(|| format!("cannot create a working folder in {}", folder.display()))?;
-    let evidence = collect(
+    let mut evidence = collect(
         &connection.client,
         &selection,
         work.path(),
         &limits,
-        clock,
+        &clock,
         env!("CARGO_PKG_VERSION"),
     )
     .await?;
+    if let Some((path, policy)) = &policy {
+        evidence.verdict = Some(verdict(path, policy, &selection, &evidence, clock())?);
+    }
     let written = write_bundle(&evidence, &key, &args.out)?;
     if !global.quiet {
         if let Some(notice) = scope_notice(&selection, &evidence) {
@@ -139,8 +155,66 @@ pub(crate) async fn run(global: &Global, args: ArchiveArgs) -> anyhow::Result<Ex
             written.files.len(),
             written.key_id
         );
+        if let Some(verdict) = &evidence.verdict {
+            eprintln!(
+                "Gate verdict {} under {}, signed into the bundle",
+                verdict.result.as_str(),
+                verdict.policy_uri
+            );
+        }
     }
     Ok(Exit::Success)
+}
+
+/// The gate's verdict on the collected reports: `policy` (read from `path`, scoped to the
+/// `--project` projects as `procurize gate --project` does) evaluated on the day of `now`.
+fn verdict(
+    path: &std::path::Path,
+    policy: &procurize_gate::Policy,
+    selection: &Selection,
+    evidence: &Evidence,
+    now: String,
+) -> anyhow::Result<Verdict> {
+    let reports: Vec<_> = evidence
+        .artifacts
+        .iter()
+        .filter_map(|a| a.report.clone())
+        .collect();
+    let filter = match selection {
+        Selection::Versions { filter, .. } => filter.clone(),
+        _ => {
+            let versions: Vec<&ProductVersion> =
+                reports.iter().map(|r| &r.project_version).collect();
+            VersionFilter::new(
+                None,
+                versions.iter().min().map(|v| (*v).clone()),
+                versions.iter().max().map(|v| (*v).clone()),
+            )?
+        }
+    };
+    let day = time::OffsetDateTime::parse(&now, &Rfc3339)
+        .map(|t| t.date())
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc().date());
+    let outcome = procurize_gate::evaluate(policy, reports, day);
+    let context = Context {
+        organization: evidence.organization,
+        filter,
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        anchor: path.display().to_string(),
+        evaluated_on: day,
+    };
+    let detail = serde_json::from_str(&render::json(&context, &outcome))
+        .context("the gate's JSON outcome")?;
+    Ok(Verdict {
+        result: match outcome.status {
+            procurize_gate::Status::Fail => VerificationResult::Failed,
+            _ => VerificationResult::Passed,
+        },
+        time_verified: now,
+        policy_uri: format!("file:{}", path.display()),
+        policy: policy.canonical_json(),
+        detail,
+    })
 }
 
 pub(crate) fn verify(args: &VerifyArgs) -> anyhow::Result<Exit> {
@@ -168,6 +242,18 @@ pub(crate) fn verify(args: &VerifyArgs) -> anyhow::Result<Exit> {
             verification.files,
             verification.key_id
         )?;
+        if let Some(verdict) = &verification.verdict {
+            writeln!(
+                out,
+                "  gate verdict: {} for {} report{}, evaluated {} under {} (sha256 {})",
+                verdict.result,
+                verdict.reports,
+                if verdict.reports == 1 { "" } else { "s" },
+                verdict.time_verified,
+                verdict.policy_uri,
+                verdict.policy_sha256
+            )?;
+        }
     } else {
         writeln!(out, "{}: INVALID", args.bundle.display())?;
         for problem in &verification.problems {

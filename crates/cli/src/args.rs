@@ -510,6 +510,10 @@ pub(crate) struct ArchiveArgs {
     /// Where to write the bundle; an existing file is never overwritten
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,
+    /// Evaluate this gate policy on the archived reports, as `procurize gate` does, and sign
+    /// its verdict into the bundle (a SLSA Verification Summary Attestation)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
     /// The most entries one report archive may hold
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub(crate) max_entries: usize,

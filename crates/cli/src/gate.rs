@@ -99,18 +99,21 @@ pub(crate) async fn run(global: &Global, args: GateArgs) -> anyhow::Result<Exit>
     })
 }
 
+/// Reads and parses a policy file; a file that cannot be read or parsed is a usage error.
+pub(crate) fn read_policy(path: &Path) -> anyhow::Result<Policy> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        UsageError(format!(
+            "cannot read the policy file {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(Policy::from_toml(&text, &path.display().to_string())
+        .map_err(|e| UsageError(e.to_string()))?)
+}
+
 fn load_policy(args: &GateArgs) -> anyhow::Result<Policy> {
     let mut policy = match &args.policy {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                UsageError(format!(
-                    "cannot read the policy file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            Policy::from_toml(&text, &path.display().to_string())
-                .map_err(|e| UsageError(e.to_string()))?
-        }
+        Some(path) => read_policy(path)?,
         None => Policy::default(),
     };
     if let Some(rating) = args.min_rating {

@@ -284,6 +284,42 @@ pub struct Limits {
 }
 
 impl Policy {
+    /// The policy as canonical JSON: every field with its value (defaults written out), keys in
+    /// a fixed order, no whitespace, one line. Two files that mean the same policy (comments,
+    /// layout, a default written out or left out) give the same bytes, so a signed verdict can
+    /// name its policy by their SHA-256 and an evidence bundle can hold them for `sha256sum`.
+    pub fn canonical_json(&self) -> Vec<u8> {
+        let day = |d: &Date| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+        let value = serde_json::json!({
+            "minRating": self.min_rating,
+            "maxVulnerabilities": self.max_vulnerabilities,
+            "maxAgeDays": self.max_age_days,
+            "requiredReports": self.required_reports.iter().map(|r| serde_json::json!({
+                "reportType": r.report_type,
+                "minVersion": r.min_version.as_ref().map(ToString::to_string),
+            })).collect::<Vec<_>>(),
+            "onMissing": self.on_missing,
+            "projects": self.projects,
+            "overrides": self.overrides.iter().map(|o| serde_json::json!({
+                "project": o.project,
+                "reportType": o.report_type,
+                "minRating": o.min_rating,
+                "maxVulnerabilities": o.max_vulnerabilities,
+                "maxAgeDays": o.max_age_days,
+            })).collect::<Vec<_>>(),
+            "waivers": self.waivers.iter().map(|w| serde_json::json!({
+                "report": w.report,
+                "project": w.project,
+                "reportType": w.report_type,
+                "reason": w.reason,
+                "expires": day(&w.expires),
+            })).collect::<Vec<_>>(),
+        });
+        let mut bytes = serde_json::to_vec(&value).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+
     /// Parses a policy file's text. `origin` names the file in errors, which give its line:
     /// unknown keys and bad values are errors, never ignored.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, GateError> {

@@ -475,3 +475,33 @@ fn the_reference_policy_example_is_valid_and_complete() {
     assert_eq!(p.overrides.len(), 2);
     assert_eq!(p.waivers.len(), 2);
 }
+
+#[test]
+fn the_canonical_text_is_the_policy_not_its_layout() {
+    let written = Policy::from_toml(
+        "# a comment\nmin_rating = \"B\"\non_missing = \"fail\"   # the default, written out\n\n[[waiver]]\nproject = \"P\"\nreport_type = \"T\"\nreason = \"r\"\nexpires = 2026-12-31\n",
+        "a.toml",
+    )
+    .expect("policy");
+    let same = Policy::from_toml(
+        "min_rating = 'B'\n[[waiver]]\nexpires = \"2026-12-31\"\nreason = \"r\"\nreport_type = \"T\"\nproject = \"P\"\n",
+        "c.toml",
+    )
+    .expect("policy");
+    // Comments, order, quoting, a date as a string and a default left out: the same bytes.
+    assert_eq!(written.canonical_json(), same.canonical_json());
+    let text = String::from_utf8(written.canonical_json()).expect("utf-8");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(value["minRating"], "B");
+    assert_eq!(value["onMissing"], "fail");
+    assert_eq!(value["maxVulnerabilities"], serde_json::Value::Null);
+    assert_eq!(value["waivers"][0]["expires"], "2026-12-31");
+    // Any change of meaning changes the bytes.
+    let stricter = Policy::from_toml(
+        "min_rating = 'A'\n[[waiver]]\nexpires = \"2026-12-31\"\nreason = \"r\"\nreport_type = \"T\"\nproject = \"P\"\n",
+        "d.toml",
+    )
+    .expect("policy");
+    assert_ne!(written.canonical_json(), stricter.canonical_json());
+}

@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use procurize_archive::{Limits, Selection, SigningKey, collect, verify_bundle, write_bundle};
+use procurize_archive::{
+    Limits, Selection, SigningKey, Verdict, VerificationResult, collect, verify_bundle,
+    write_bundle,
+};
 use procurize_core::{Client, Report, ReportList, Uuid, VersionFilter};
 use procurize_gate::Policy;
 use procurize_gate::render::{Context, GateDocument};
@@ -141,6 +144,10 @@ pub fn bundle_path(folder: &Path, organization: &str, report: &str, upload_nanos
         .join(organization)
         .join(format!("{report}-{upload_nanos}.zip"))
 }
+
+/// The field of the gate step's stored outcome that says when it was evaluated (RFC 3339); the
+/// rest is the gate's JSON document.
+const EVALUATED_AT: &str = "evaluatedAt";
 
 /// The archive step's working folders start with this.
 const ARCHIVE_WORK: &str = ".procurize-archive-";
@@ -433,9 +440,7 @@ impl Workflow {
         let (organization, report) = Self::report(job)?;
         let filter = VersionFilter::new(Some(report.project_version.clone()), None, None)
             .map_err(|e| StepError::permanent(e.to_string()))?;
-        // The event's project is gated; other projects of the version are not this event's.
-        let mut policy = self.policy.clone();
-        policy.projects.clear();
+        let policy = self.event_policy();
         let mut reports = Vec::new();
         if !policy.required_reports.is_empty() {
             let listed = self
@@ -458,7 +463,8 @@ impl Workflow {
             );
         }
         reports.push(report);
-        let today = time::OffsetDateTime::now_utc().date();
+        let now = time::OffsetDateTime::now_utc();
+        let today = now.date();
         let outcome = procurize_gate::evaluate(&policy, reports, today);
         let context = Context {
             organization,
@@ -472,7 +478,58 @@ impl Workflow {
             verdict = outcome.status.as_str(),
             "gate evaluated"
         );
-        Ok(Some(procurize_gate::render::json(&context, &outcome)))
+        // The document `procurize gate --format json` prints, and when it was evaluated (the
+        // archive step signs that time into the bundle's verdict).
+        let mut document: serde_json::Value =
+            serde_json::from_str(&procurize_gate::render::json(&context, &outcome))
+                .map_err(|e| StepError::permanent(format!("the gate's outcome: {e}")))?;
+        document[EVALUATED_AT] = now.format(&Rfc3339).unwrap_or_default().into();
+        Ok(Some(document.to_string()))
+    }
+
+    /// The policy as one event is gated with: the event's own project, whatever projects the
+    /// configured policy names (other projects of the version are not this event's).
+    fn event_policy(&self) -> procurize_gate::Policy {
+        let mut policy = self.policy.clone();
+        policy.projects.clear();
+        policy
+    }
+
+    /// The gate's verdict on the event, from the gate step's stored outcome, to be signed into
+    /// the event's bundle; `None` when the gate left no outcome.
+    async fn verdict(&self, job: &ClaimedJob) -> Result<Option<Verdict>, StepError> {
+        let Some(stored) = self.store.output(job.event, Step::Gate).await? else {
+            return Ok(None);
+        };
+        let detail: serde_json::Value = serde_json::from_str(&stored).map_err(|e| {
+            StepError::permanent(format!("the gate's stored outcome cannot be read: {e}"))
+        })?;
+        let result = match detail["status"].as_str() {
+            Some("fail") => VerificationResult::Failed,
+            Some("pass" | "warn") => VerificationResult::Passed,
+            other => {
+                return Err(StepError::permanent(format!(
+                    "the gate's stored outcome has no verdict (status {other:?})"
+                )));
+            }
+        };
+        let time_verified = detail[EVALUATED_AT]
+            .as_str()
+            .map(str::to_owned)
+            // An outcome stored before the time was kept: the day it names, at its start.
+            .or_else(|| {
+                detail["evaluatedOn"]
+                    .as_str()
+                    .map(|day| format!("{day}T00:00:00Z"))
+            })
+            .unwrap_or_default();
+        Ok(Some(Verdict {
+            result,
+            time_verified,
+            policy_uri: format!("file:{}#gate.policy", self.anchor),
+            policy: self.event_policy().canonical_json(),
+            detail,
+        }))
     }
 
     async fn notify(&self, job: &ClaimedJob) -> Result<Option<String>, StepError> {
@@ -611,7 +668,7 @@ impl Workflow {
             reports: vec![report],
             body,
         };
-        let evidence = collect(
+        let mut evidence = collect(
             self.client(&organization)?,
             &selection,
             work.path(),
@@ -620,6 +677,7 @@ impl Workflow {
             env!("CARGO_PKG_VERSION"),
         )
         .await?;
+        evidence.verdict = self.verdict(job).await?;
         let path = out.clone();
         tokio::task::spawn_blocking(move || {
             let written = write_bundle(&evidence, &key, &path);

@@ -77,6 +77,37 @@ async fn a_delivery_runs_the_workflow_once_and_a_redelivery_changes_nothing() {
     let metadata = &manifest["reports"][0]["metadata"];
     assert_eq!(metadata["securityRating"], "D", "{manifest:#}");
     assert_eq!(metadata["projectName"], "Payments API", "{manifest:#}");
+    // The gate's verdict is signed into it: FAILED, as the gate step decided, under the
+    // configuration's policy, with the gate's own outcome as the detail.
+    let verdict = verification.verdict.as_ref().expect("a signed verdict");
+    assert_eq!(verdict.result, "FAILED");
+    assert_eq!(verdict.reports, 1);
+    assert!(verdict.policy_uri.ends_with("#gate.policy"), "{verdict:?}");
+    let envelope: procurize_archive::dsse::Envelope =
+        serde_json::from_slice(read("verdict.intoto.jsonl").trim_ascii_end()).expect("envelope");
+    let verified = envelope
+        .verify(
+            &[harness.key.public_key()],
+            1,
+            &["application/vnd.in-toto+json"],
+        )
+        .expect("signed with the service's key");
+    let statement: serde_json::Value = serde_json::from_slice(&verified.payload).expect("json");
+    let predicate = &statement["predicate"];
+    assert_eq!(
+        predicate["inputAttestations"][0]["uri"],
+        "metadata/delivery.json"
+    );
+    let detail = &predicate[procurize_archive::GATE_EXTENSION];
+    assert_eq!(detail["status"], "fail", "{detail:#}");
+    assert_eq!(predicate["timeVerified"], detail["evaluatedAt"]);
+    let config =
+        procurize_server::Config::from_file(&harness.path("procurize.toml")).expect("config");
+    assert_eq!(
+        read("metadata/policy.json"),
+        config.gate.policy.canonical_json(),
+        "the policy the event was gated with"
+    );
     assert_eq!(recorded.lock().expect("lock").posts.len(), 2);
 
     // The platform sends it again (same ID, same body): 200, no new job, no new side effect.
