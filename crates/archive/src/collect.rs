@@ -83,8 +83,9 @@ pub async fn collect(
     let mut artifacts = Vec::with_capacity(reports.len());
     for (id, report) in reports {
         let path = work.join(format!("{id}.zip"));
+        // A working copy: only the bundle it goes into must reach the disk.
         let download = client
-            .download_reports(&[id], &path)
+            .download_reports_scratch(&[id], &path)
             .await
             .map_err(|e| match e {
                 procurize_core::Error::InvalidArchive { reason, .. } => {

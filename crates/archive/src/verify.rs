@@ -42,6 +42,22 @@ pub fn verify_bundle(
 ) -> Result<Verification, ArchiveError> {
     let file = std::fs::File::open(path)
         .map_err(|e| ArchiveError::Io(format!("cannot read {}: {e}", path.display())))?;
+    // The report archives inside are checked on a second thread, beside the outer inspection
+    // (which hashes every file, the archives included): each is a pass over the same bytes.
+    std::thread::scope(|scope| {
+        let inner = scope.spawn(|| report_archives(path, limits));
+        verify_with(&file, path, key, limits, inner)
+    })
+}
+
+/// Everything but the report archives' own files, which `inner` is checking meanwhile.
+fn verify_with(
+    file: &std::fs::File,
+    path: &Path,
+    key: &PublicKey,
+    limits: &Limits,
+    inner: std::thread::ScopedJoinHandle<'_, Vec<String>>,
+) -> Result<Verification, ArchiveError> {
     let mut problems = Vec::new();
     let finish =
         |problems: Vec<String>, files: usize, verdict: Option<VerdictSummary>| Verification {
@@ -53,7 +69,7 @@ pub fn verify_bundle(
         };
 
     // The outer ZIP: safe names, no tricks, every CRC right; and the digest of every file.
-    let listing = match inspect_archive(std::io::BufReader::new(&file), limits) {
+    let listing = match inspect_archive(std::io::BufReader::new(file), limits) {
         Ok(listing) => listing,
         Err(e) => {
             problems.push(format!("bundle: {e}"));
@@ -62,7 +78,7 @@ pub fn verify_bundle(
     };
     let digests: BTreeMap<&str, &InnerFile> =
         listing.iter().map(|f| (f.path.as_str(), f)).collect();
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(&file))
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
         .map_err(|e| ArchiveError::Io(format!("cannot read {}: {e}", path.display())))?;
     // The signature, and the statement it covers.
     let envelope: Option<Envelope> = read_entry(&mut zip, ATTESTATION_PATH, &mut problems)
@@ -151,17 +167,6 @@ pub fn verify_bundle(
                         }
                     }
                 }
-                for report in manifest["reports"].as_array().into_iter().flatten() {
-                    let artifact = report["artifact"].as_str().unwrap_or_default().to_owned();
-                    let expected: Vec<InnerFile> =
-                        serde_json::from_value(report["files"].clone()).unwrap_or_default();
-                    match inner_files(&mut zip, &artifact, limits) {
-                        Err(reason) => problems.push(format!("{artifact}: {reason}")),
-                        Ok(actual) if actual != expected => problems
-                            .push(format!("{artifact}: its files do not match the manifest")),
-                        Ok(_) => {}
-                    }
-                }
             }
         }
     }
@@ -206,6 +211,9 @@ pub fn verify_bundle(
             }
         }
     }
+    problems.extend(inner.join().unwrap_or_else(|_| {
+        vec!["the report archives could not be checked (internal error)".to_owned()]
+    }));
     let verdict = (declared_verdict.is_some() || digests.contains_key(VERDICT_PATH))
         .then(|| {
             verify_verdict(
@@ -365,12 +373,54 @@ fn read_entry<R: Read + Seek>(
     }
 }
 
-/// Extracts a report archive to a temporary file (memory stays flat) and inspects it.
+/// The report archives the manifest lists, each checked against the files the manifest says it
+/// holds: one problem line per archive that differs. A manifest that cannot be read is the main
+/// check's to report; here it means nothing to check.
+fn report_archives(path: &Path, limits: &Limits) -> Vec<String> {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(mut zip) = zip::ZipArchive::new(std::io::BufReader::new(file)) else {
+        return Vec::new();
+    };
+    let mut bytes = Vec::new();
+    let manifest = zip.by_name(MANIFEST_PATH).ok().and_then(|entry| {
+        // Bounded: the outer inspection, running meanwhile, has not vouched for its size yet.
+        entry.take(MAX_MANIFEST).read_to_end(&mut bytes).ok()?;
+        serde_json::from_slice::<Value>(&bytes).ok()
+    });
+    let Some(manifest) = manifest else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    for report in manifest["reports"].as_array().into_iter().flatten() {
+        let artifact = report["artifact"].as_str().unwrap_or_default().to_owned();
+        let expected: Vec<InnerFile> =
+            serde_json::from_value(report["files"].clone()).unwrap_or_default();
+        match inner_files(&mut zip, &artifact, limits) {
+            Err(reason) => problems.push(format!("{artifact}: {reason}")),
+            Ok(actual) if actual != expected => {
+                problems.push(format!("{artifact}: its files do not match the manifest"));
+            }
+            Ok(_) => {}
+        }
+    }
+    problems
+}
+
+/// The most bytes of `manifest.json` read to find the report archives.
+const MAX_MANIFEST: u64 = 64 * 1024 * 1024;
+
+/// Inspects a report archive inside the bundle: in place when it is stored (as bundles store
+/// them), else extracted to a temporary file first. Memory stays flat either way.
 fn inner_files<R: Read + Seek>(
     zip: &mut zip::ZipArchive<R>,
     name: &str,
     limits: &Limits,
 ) -> Result<Vec<InnerFile>, String> {
+    if let Ok(entry) = zip.by_name_seek(name) {
+        return inspect_archive(std::io::BufReader::new(entry), limits).map_err(|e| e.to_string());
+    }
     let mut entry = zip.by_name(name).map_err(|_| "is missing".to_owned())?;
     let mut temp = tempfile::tempfile().map_err(|e| format!("cannot extract: {e}"))?;
     std::io::copy(&mut entry, &mut temp).map_err(|e| format!("cannot extract: {e}"))?;

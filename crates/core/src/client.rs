@@ -29,6 +29,8 @@ pub const FILES_PATH: &str = "/security/report/files";
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// The most bytes of an error body that are kept.
 const MAX_ERROR_BYTES: usize = 64 * 1024;
+/// Chunks a download may have received ahead of its hash (a chunk is at most a few hundred KiB).
+const HASH_QUEUE: usize = 32;
 
 /// Builds a [`Client`]; see [`Client::builder`].
 #[derive(Debug, Clone)]
@@ -444,11 +446,33 @@ impl Client {
             .await
     }
 
+    /// Like [`Client::download_reports`], for a working copy that the caller reads and then
+    /// removes (the archiver's): the same checks, but the file is not flushed to the disk before
+    /// it is moved into place, which a file that does not outlive the process does not need.
+    pub async fn download_reports_scratch(
+        &self,
+        ids: &[Uuid],
+        destination: &Path,
+    ) -> Result<Download, Error> {
+        self.download(ids, destination, false, |_| {}).await
+    }
+
     /// Like [`Client::download_reports`], reporting progress after every chunk.
     pub async fn download_reports_with_progress(
         &self,
         ids: &[Uuid],
         destination: &Path,
+        progress: impl FnMut(Progress) + Send,
+    ) -> Result<Download, Error> {
+        self.download(ids, destination, true, progress).await
+    }
+
+    /// A download; `durable`: flushed to the disk before it is moved into place.
+    async fn download(
+        &self,
+        ids: &[Uuid],
+        destination: &Path,
+        durable: bool,
         mut progress: impl FnMut(Progress) + Send,
     ) -> Result<Download, Error> {
         if ids.is_empty() {
@@ -465,7 +489,7 @@ impl Client {
         let mut number = 1;
         let (temp, size, sha256) = loop {
             match self
-                .download_attempt(&url, ids, &folder, file_name, &mut progress)
+                .download_attempt(&url, ids, (&folder, file_name), durable, &mut progress)
                 .await
             {
                 Ok(done) => break done,
@@ -494,8 +518,8 @@ impl Client {
         &self,
         url: &Url,
         ids: &[Uuid],
-        folder: &Path,
-        file_name: &std::ffi::OsStr,
+        (folder, file_name): (&Path, &std::ffi::OsStr),
+        durable: bool,
         progress: &mut (impl FnMut(Progress) + Send),
     ) -> Result<(tempfile::NamedTempFile, u64, [u8; 32]), Failure> {
         let mut response = self.send(url).await?;
@@ -522,7 +546,17 @@ impl Client {
             .map_err(|e| Failure::fatal(Error::io("cannot open", temp.path(), e)))?;
         let mut file =
             tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(std_file));
-        let mut hasher = Sha256::new();
+        // SHA-256 runs on a thread of its own, beside the receiving and writing: on a fast link
+        // hashing is the slowest part, and this way it costs no wall time. The channel is
+        // bounded, so a slow hasher slows the download instead of buffering it in memory.
+        let (chunks, mut to_hash) = tokio::sync::mpsc::channel::<bytes::Bytes>(HASH_QUEUE);
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut hasher = Sha256::new();
+            while let Some(chunk) = to_hash.blocking_recv() {
+                hasher.update(&chunk);
+            }
+            <[u8; 32]>::from(hasher.finalize())
+        });
         let mut received: u64 = 0;
         let write_error = |e| Failure::fatal(Error::io("cannot write", temp.path(), e));
         loop {
@@ -532,7 +566,8 @@ impl Client {
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(chunk))) => chunk,
             };
-            hasher.update(&chunk);
+            // A send fails only when the hasher is gone, which its join below reports.
+            let _ = chunks.send(chunk.clone()).await;
             file.write_all(&chunk).await.map_err(write_error)?;
             received += chunk.len() as u64;
             progress(Progress { received, total });
@@ -550,9 +585,17 @@ impl Client {
                 retry_after: None,
             });
         }
+        drop(chunks);
         file.flush().await.map_err(write_error)?;
-        file.get_ref().sync_all().await.map_err(write_error)?;
-        Ok((temp, received, hasher.finalize().into()))
+        if durable {
+            file.get_ref().sync_all().await.map_err(write_error)?;
+        }
+        let sha256 = hasher.await.map_err(|e| {
+            Failure::fatal(Error::Config(format!(
+                "the download's hash did not finish: {e}"
+            )))
+        })?;
+        Ok((temp, received, sha256))
     }
 
     /// Sends a GET and turns every status but 200 and 204 into a failure.
