@@ -217,6 +217,18 @@ fn every_configuration_example_parses_and_every_yaml_example_validates() {
                 "{page}:{}: a Rust example on a page procurize-core does not compile",
                 block.line
             ),
+            // A JSON body the notifier sends; its shape is compared with the real one by
+            // crates/notify/tests/webhook.rs.
+            "json" => {
+                assert_eq!(
+                    block.check.as_deref(),
+                    Some("webhook-body"),
+                    "{page}:{}: a JSON block needs <!-- check: webhook-body -->",
+                    block.line
+                );
+                serde_json::from_str::<serde_json::Value>(&block.body)
+                    .unwrap_or_else(|e| panic!("{page}:{}: {e}", block.line));
+            }
             "sh" | "text" => {}
             other => panic!(
                 "{page}:{}: a block in `{other}`: give it a language these checks know",

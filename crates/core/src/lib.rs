@@ -40,7 +40,7 @@ pub use client::{
 pub use error::{Error, TransportKind, error_chain};
 pub use filter::VersionFilter;
 pub use model::{EventId, Report, ReportList, ReportVersion, SecurityRating};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, parse_retry_after};
 pub use secret::{SecretError, SecretSource};
 pub use timestamp::Timestamp;
 pub use uuid::Uuid;

@@ -58,8 +58,9 @@ impl RetryPolicy {
     }
 }
 
-/// Parses a `Retry-After` value: delay-seconds or an HTTP date.
-pub(crate) fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+/// Parses a `Retry-After` value (RFC 9110): delay-seconds, or an HTTP date as seen at `now`.
+/// `None` when it is neither, or the date has passed.
+pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

@@ -49,6 +49,24 @@ pub enum ChannelConfig {
     Jira(JiraConfig),
     /// Rendered messages written into a folder.
     File(FileConfig),
+    /// Every event POSTed as JSON to a receiver of your own, signed per Standard Webhooks.
+    Webhook(WebhookConfig),
+}
+
+/// A receiver of your own (a GRC tool, a SIEM, an in-house service): each event POSTed as JSON
+/// (`schemaVersion` 1) and signed per Standard Webhooks (`webhook-id`, stable across the retries
+/// of one event, `webhook-timestamp`, `webhook-signature: v1,…`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where to POST, `https://…` (plain `http://` works, for tests and internal receivers).
+    pub url: String,
+    /// The environment variable holding the signing secret (`whsec_…`, base64 after the prefix).
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// Or a file holding it (relative to the config file).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
 }
 
 /// Which Jira and how it authenticates.
@@ -251,6 +269,9 @@ impl Config {
         for channel in config.channels.values_mut() {
             match channel {
                 ChannelConfig::File(file) => file.folder = base.join(&file.folder),
+                ChannelConfig::Webhook(webhook) => {
+                    webhook.secret_file = webhook.secret_file.as_ref().map(|p| base.join(p));
+                }
                 ChannelConfig::Email(email) => {
                     email.password_file = email.password_file.as_ref().map(|p| base.join(p))
                 }

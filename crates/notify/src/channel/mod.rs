@@ -6,6 +6,7 @@ mod email;
 mod file;
 pub(crate) mod jira;
 mod slack;
+mod webhook;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use email::EmailChannel;
 use file::FileChannel;
 use jira::JiraChannel;
 use slack::SlackChannel;
+use webhook::WebhookChannel;
 
 /// A ready channel.
 pub(crate) enum Channel {
@@ -24,6 +26,7 @@ pub(crate) enum Channel {
     Slack(Box<SlackChannel>),
     Jira(Box<JiraChannel>),
     File(FileChannel),
+    Webhook(Box<WebhookChannel>),
 }
 
 /// Why an attempt failed, and whether trying again may help.
@@ -64,6 +67,9 @@ impl Channel {
                 folder: folder.clone(),
                 format: *format,
             })),
+            ChannelConfig::Webhook(webhook) => Ok(Self::Webhook(Box::new(WebhookChannel::build(
+                name, webhook, timeout,
+            )?))),
         }
     }
 
@@ -74,6 +80,7 @@ impl Channel {
             Self::Slack(slack) => slack.healthcheck().await,
             Self::Jira(jira) => jira.healthcheck().await,
             Self::File(file) => file.healthcheck(),
+            Self::Webhook(webhook) => webhook.healthcheck().await,
         }
     }
 
@@ -107,6 +114,7 @@ impl Channel {
             Self::Slack(_) => file::render_format(FileFormat::Slack, templates, event),
             Self::Jira(jira) => jira.render(templates, event),
             Self::File(file) => file.render(templates, event),
+            Self::Webhook(_) => WebhookChannel::render(event),
         }
     }
 
@@ -121,6 +129,7 @@ impl Channel {
             Self::Slack(slack) => slack.send(templates, event).await,
             Self::Jira(jira) => jira.send(templates, event).await,
             Self::File(file) => file.send(templates, event),
+            Self::Webhook(webhook) => webhook.send(event).await,
         }
     }
 }
