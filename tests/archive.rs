@@ -75,6 +75,28 @@ fn rewrite(bundle: &Path, out: &Path, change: impl FnOnce(&mut BTreeMap<String, 
     std::fs::write(out, writer.finish().expect("finish").into_inner()).expect("write");
 }
 
+/// Applies each change to a copy of `bundle` and checks that `verify` refuses the copy (exit 1)
+/// with the expected reason; returns what it printed, by case.
+fn tampered(
+    bundle: &Path,
+    public: &Path,
+    dir: &Path,
+    cases: Vec<(&str, Tamper<'_>, &str)>,
+) -> Vec<(String, String)> {
+    cases
+        .into_iter()
+        .map(|(name, change, expected)| {
+            let copy = dir.join(format!("{name}.zip"));
+            rewrite(bundle, &copy, change);
+            let out = verify(&copy, public);
+            let shown = stdout(&out);
+            assert_eq!(out.status.code(), Some(1), "{name}: {shown}");
+            assert!(shown.contains(expected), "{name}: {shown}");
+            (name.to_owned(), shown)
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archive_then_verify_and_standard_tools_agree() {
     let sim = Simulator::start_sample().await.expect("sim");
@@ -247,19 +269,10 @@ async fn every_kind_of_tampering_is_detected_with_its_own_reason() {
             "the envelope was signed by key",
         ),
     ];
-    for (name, change, expected) in cases {
-        let tampered = dir.path().join(format!("{name}.zip"));
-        rewrite(&bundle, &tampered, change);
-        let out = verify(&tampered, &public);
-        assert_eq!(out.status.code(), Some(1), "{name}: {}", stdout(&out));
-        assert!(stdout(&out).contains(expected), "{name}: {}", stdout(&out));
+    for (name, shown) in tampered(&bundle, &public, dir.path(), cases) {
         if name == "flipped" {
             // The report archive's own check (on its second thread) says so too.
-            assert!(
-                stdout(&out).contains(&format!("  - {artifact}: ")),
-                "{}",
-                stdout(&out)
-            );
+            assert!(shown.contains(&format!("  - {artifact}: ")), "{shown}");
         }
     }
     // The wrong public key.
@@ -913,13 +926,8 @@ async fn a_policy_signs_the_gates_verdict_into_the_bundle() {
             "verdict.intoto.jsonl is missing",
         ),
     ];
-    for (name, change, expected) in cases {
-        let tampered = dir.path().join(format!("{name}.zip"));
-        rewrite(&bundle, &tampered, change);
-        let out = verify(&tampered, &public);
-        assert_eq!(out.status.code(), Some(1), "{name}: {}", stdout(&out));
-        assert!(stdout(&out).contains(expected), "{name}: {}", stdout(&out));
-        assert!(!stdout(&out).contains("gate verdict:"), "{name}");
+    for (name, shown) in tampered(&bundle, &public, dir.path(), cases) {
+        assert!(!shown.contains("gate verdict:"), "{name}: {shown}");
     }
     // A policy that does not parse stops it before anything is written.
     let broken = dir.path().join("broken.toml");
