@@ -172,6 +172,14 @@ pub struct FileConfig {
     pub folder: PathBuf,
     /// Which channel's message to write: `email`, `slack` or `jira`.
     pub format: FileFormat,
+    /// For `email`: the sender, as an e-mail channel's `from` (default
+    /// `Procurize <procurize@localhost>`). With the same `from` and `to` as an e-mail channel,
+    /// the file holds the message that channel sends.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// For `email`: the recipients (default `audit <audit@localhost>`).
+    #[serde(default)]
+    pub to: Vec<String>,
 }
 
 /// The message a file channel writes.

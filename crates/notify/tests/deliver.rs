@@ -383,3 +383,74 @@ fn every_channel_reads_its_secrets_the_same_way() {
         assert!(!err.contains("s3cret"), "{err}");
     }
 }
+
+/// The message text without its `Date:` header, the one line that depends on when it was made,
+/// and without the line end SMTP's end-of-data framing adds after the last line.
+fn undated(message: &str) -> String {
+    message
+        .trim_end_matches("\r\n")
+        .split("\r\n")
+        .filter(|line| !line.starts_with("Date: "))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+#[tokio::test]
+async fn the_file_channel_keeps_the_email_the_email_channel_sends() {
+    let Some(smtp) = Smtp::start(0) else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let notifier = quick(
+        Notifier::new(config(
+            dir.path(),
+            &format!(
+                r#"
+[channels.mail]
+type = "email"
+url = "smtp://127.0.0.1:{}"
+from = "Procurize <security@example.com>"
+to = ["release-team@example.com", "GRC <grc@example.com>"]
+
+[channels.audit]
+type = "file"
+folder = "audit"
+format = "email"
+from = "Procurize <security@example.com>"
+to = ["release-team@example.com", "GRC <grc@example.com>"]
+
+[[route]]
+channels = ["mail", "audit"]
+"#,
+                smtp.port
+            ),
+        ))
+        .expect("notifier"),
+    );
+    let event = sample(EventKind::GateFailed);
+    let deliveries = notifier.deliver(std::slice::from_ref(&event)).await;
+    assert!(deliveries.iter().all(|d| d.delivered), "{deliveries:?}");
+    let sent = smtp.messages();
+    assert_eq!(sent.len(), 1);
+    let kept = std::fs::read_to_string(
+        dir.path()
+            .join("audit")
+            .join(format!("{}.gate_failed.eml", event.fingerprint)),
+    )
+    .expect("the .eml");
+    // Byte for byte but for the Date header (each is dated when it was made), which both have.
+    assert_eq!(undated(&sent[0]), undated(&kept));
+    assert!(sent[0].contains("\r\nDate: ") && kept.contains("\r\nDate: "));
+    assert!(
+        kept.contains(&format!(
+            "Message-ID: <{}.gate_failed@example.com>",
+            event.fingerprint
+        )),
+        "{kept}"
+    );
+    // Nothing in it is random: the dry run composes the same message.
+    let shown = notifier
+        .dry_run(std::slice::from_ref(&event))
+        .expect("dry run");
+    for (_, _, bytes) in &shown {
+        assert_eq!(undated(&String::from_utf8_lossy(bytes)), undated(&kept));
+    }
+}

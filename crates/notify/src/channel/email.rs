@@ -1,8 +1,8 @@
 //! The e-mail channel: a multipart (text and HTML) message to an SMTP server.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncTransport, Message};
 use procurize_core::SecretSource;
@@ -18,7 +18,53 @@ pub(crate) struct EmailChannel {
     server: SmtpServer,
     from: Mailbox,
     to: Vec<Mailbox>,
-    domain: String,
+}
+
+/// The e-mail for `event` from `from` to `to`, dated `date`: what the e-mail channel sends and
+/// what a file channel of format `email` keeps, byte for byte for the same sender, recipients
+/// and time. The Message-ID (on the sender's domain) and the MIME boundary come from the event,
+/// so a redelivery is recognisable and nothing in the message is random.
+pub(super) fn compose(
+    templates: &Templates,
+    event: &Event,
+    from: &Mailbox,
+    to: &[Mailbox],
+    date: SystemTime,
+) -> Result<Message, NotifyError> {
+    let subject = templates.render("email", "subject", event)?;
+    let text = templates.render("email", "text", event)?;
+    let html = templates.render("email", "html", event)?;
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .subject(subject.trim())
+        .date(date)
+        .message_id(Some(format!(
+            "<{}.{}@{}>",
+            event.fingerprint,
+            event.kind.as_str(),
+            from.email.domain()
+        )));
+    for to in to {
+        builder = builder.to(to.clone());
+    }
+    // From the event, lengthened until neither part holds it (base64 parts cannot: it has a
+    // `-`, which base64 does not use).
+    let mut boundary = format!(
+        "procurize-{}-{}",
+        event.kind.as_str(),
+        event.fingerprint.get(..24).unwrap_or(&event.fingerprint)
+    );
+    while text.contains(&boundary) || html.contains(&boundary) {
+        boundary.push('x');
+    }
+    builder
+        .multipart(
+            MultiPart::alternative()
+                .boundary(boundary)
+                .singlepart(SinglePart::plain(text))
+                .singlepart(SinglePart::html(html)),
+        )
+        .map_err(|e| NotifyError::Config(format!("cannot build the e-mail: {e}")))
 }
 
 impl EmailChannel {
@@ -56,39 +102,16 @@ impl EmailChannel {
         if to.is_empty() {
             return Err(bad("`to` needs at least one recipient".into()));
         }
-        let domain = from.email.domain().to_owned();
-        Ok(Self {
-            server,
-            from,
-            to,
-            domain,
-        })
+        Ok(Self { server, from, to })
     }
 
+    /// The message for `event`, dated now.
     pub(super) fn message(
         &self,
         templates: &Templates,
         event: &Event,
     ) -> Result<Message, NotifyError> {
-        let subject = templates.render("email", "subject", event)?;
-        let text = templates.render("email", "text", event)?;
-        let html = templates.render("email", "html", event)?;
-        let mut builder = Message::builder()
-            .from(self.from.clone())
-            .subject(subject.trim())
-            // The same event gets the same Message-ID, so a redelivery is recognisable.
-            .message_id(Some(format!(
-                "<{}.{}@{}>",
-                event.fingerprint,
-                event.kind.as_str(),
-                self.domain
-            )));
-        for to in &self.to {
-            builder = builder.to(to.clone());
-        }
-        builder
-            .multipart(MultiPart::alternative_plain_html(text, html))
-            .map_err(|e| NotifyError::Config(format!("cannot build the e-mail: {e}")))
+        compose(templates, event, &self.from, &self.to, SystemTime::now())
     }
 
     /// Whether the SMTP server answers, without sending anything.

@@ -11,7 +11,7 @@ mod webhook;
 use std::time::Duration;
 
 use crate::NotifyError;
-use crate::config::{ChannelConfig, FileConfig, FileFormat};
+use crate::config::ChannelConfig;
 use crate::event::Event;
 use crate::templates::Templates;
 use email::EmailChannel;
@@ -63,10 +63,7 @@ impl Channel {
             ChannelConfig::Jira(jira) => Ok(Self::Jira(Box::new(JiraChannel::build(
                 name, jira, timeout,
             )?))),
-            ChannelConfig::File(FileConfig { folder, format }) => Ok(Self::File(FileChannel {
-                folder: folder.clone(),
-                format: *format,
-            })),
+            ChannelConfig::File(file) => Ok(Self::File(FileChannel::build(name, file)?)),
             ChannelConfig::Webhook(webhook) => Ok(Self::Webhook(Box::new(WebhookChannel::build(
                 name, webhook, timeout,
             )?))),
@@ -111,7 +108,7 @@ impl Channel {
     ) -> Result<Vec<u8>, NotifyError> {
         match self {
             Self::Email(email) => Ok(email.message(templates, event)?.formatted()),
-            Self::Slack(_) => file::render_format(FileFormat::Slack, templates, event),
+            Self::Slack(_) => pretty_json(&slack::payload(templates, event)?),
             Self::Jira(jira) => jira.render(templates, event),
             Self::File(file) => file.render(templates, event),
             Self::Webhook(_) => WebhookChannel::render(event),
