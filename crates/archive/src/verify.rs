@@ -46,17 +46,30 @@ pub fn verify_bundle(
     // (which hashes every file, the archives included): each is a pass over the same bytes.
     std::thread::scope(|scope| {
         let inner = scope.spawn(|| report_archives(path, limits));
-        verify_with(&file, path, key, limits, inner)
+        let outer = verify_with(&file, path, key, limits);
+        // Joined on every path: the thread has ended (its thread-locals freed) before the
+        // answer is returned, whatever the answer.
+        let inner = inner.join().unwrap_or_else(|_| {
+            vec!["the report archives could not be checked (internal error)".to_owned()]
+        });
+        outer.map(|mut verification| {
+            verification.problems.extend(inner);
+            verification.problems.dedup();
+            verification.valid = verification.problems.is_empty();
+            if !verification.valid {
+                verification.verdict = None;
+            }
+            verification
+        })
     })
 }
 
-/// Everything but the report archives' own files, which `inner` is checking meanwhile.
+/// Everything but the report archives' own files, which a second thread checks meanwhile.
 fn verify_with(
     file: &std::fs::File,
     path: &Path,
     key: &PublicKey,
     limits: &Limits,
-    inner: std::thread::ScopedJoinHandle<'_, Vec<String>>,
 ) -> Result<Verification, ArchiveError> {
     let mut problems = Vec::new();
     let finish =
@@ -211,9 +224,6 @@ fn verify_with(
             }
         }
     }
-    problems.extend(inner.join().unwrap_or_else(|_| {
-        vec!["the report archives could not be checked (internal error)".to_owned()]
-    }));
     let verdict = (declared_verdict.is_some() || digests.contains_key(VERDICT_PATH))
         .then(|| {
             verify_verdict(
